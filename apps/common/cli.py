@@ -1,0 +1,152 @@
+"""The command line every app shares, built from the app's verbs.
+
+`python -m apps.<app>` with no verb runs the demo. Every verb is a plain
+function; this module only parses arguments, applies the config order and
+turns known errors into one line on stderr with exit code 2.
+"""
+
+import argparse
+import dataclasses
+import errno
+import sys
+import traceback
+from collections.abc import Callable
+
+from apps.common.config import ConfigError
+from apps.common.runs import RunError
+from apps.common.training import TrainingDiverged
+from pipelines.errors import DataError
+
+CONFIG_ORDER = (
+    "Config order: dataclass defaults, then the --config YAML file, then "
+    "each --set KEY=VALUE in the order given (values parsed as YAML)."
+)
+USER_ERRORS = (ConfigError, RunError, DataError, TrainingDiverged)
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclasses.dataclass
+class Verb:
+    """One sub-command: its arguments and the function that runs it.
+
+    `handler(args)` returns an exit code or None (= 0).
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int | None]
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` and repeatable `--set KEY=VALUE`."""
+    parser.add_argument(
+        "--config", metavar="FILE", help="YAML file applied over defaults"
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. --set train.epochs=3 (repeatable)",
+    )
+
+
+def add_run_argument(parser, *, required=True, help_text=None) -> None:
+    """`--run PATH` of an existing run folder."""
+    parser.add_argument(
+        "--run",
+        required=required,
+        metavar="PATH",
+        help=help_text or "run folder, e.g. saved_models/detect/NAME",
+    )
+
+
+def build_parser(
+    prog: str, description: str, verbs: list[Verb], examples: list[str]
+) -> argparse.ArgumentParser:
+    """The argparse tree; `--help` ends with numbered examples."""
+    epilog = (
+        CONFIG_ORDER
+        + "\n\nExamples:\n"
+        + "\n".join(
+            f"  {i}. {line}" for i, line in enumerate(examples, start=1)
+        )
+    )
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb in verbs:
+        p = sub.add_parser(
+            verb.name,
+            help=verb.help,
+            description=verb.help,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        verb.add_arguments(p)
+        p.set_defaults(handler=verb.handler)
+    return parser
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def main(
+    prog: str,
+    description: str,
+    verbs: list[Verb],
+    examples: list[str],
+    demo: Callable[[], int | None],
+    argv: list[str] | None = None,
+) -> int:
+    """Parses `argv`, runs the verb (or the demo) and maps errors to codes.
+
+    Returns:
+        0 on success, 2 for bad usage or input (one line on stderr), 1 for
+        anything unexpected (with its traceback).
+    """
+    parser = build_parser(prog, description, verbs, examples)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    where = f"{prog} {args.verb}" if args.verb else prog
+    try:
+        if args.verb is None:
+            code = demo()
+        else:
+            code = args.handler(args)
+        return int(code or 0)
+    except USER_ERRORS as err:
+        print(f"{where}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        path = err.filename or ""
+        print(
+            f"{where}: error: {path}: {err.strerror or _one_line(err)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            print(
+                f"{where}: error: {err.filename or ''}: {err.strerror}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        traceback.print_exc()
+        return EXIT_UNEXPECTED
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - the last resort, with a traceback
+        traceback.print_exc()
+        return EXIT_UNEXPECTED

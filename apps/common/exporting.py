@@ -1,0 +1,174 @@
+"""Atomic, versioned SavedModel exports, verified in a fresh process.
+
+`export/<version>/` is written to a temporary sibling folder and renamed into
+place, so a kill at any point leaves earlier versions intact and loadable. The
+verification loads the export with plain `tf.saved_model.load` in a new
+Python process in which this repository cannot be imported, as a server
+would, and compares its outputs with the Keras model's.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from apps.common.runs import RunError
+
+# The fresh process: blocks imports of this repo's packages, loads the
+# SavedModel, calls one signature on inputs from an .npz, writes outputs.
+_VERIFY_SCRIPT = r"""
+import importlib.abc, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("apps", "layers", "pipelines"):
+            raise ImportError(f"{name} must not be imported by a server")
+        return None
+
+sys.meta_path.insert(0, _Block())
+export_dir, signature, inputs_path, outputs_path = sys.argv[1:5]
+import numpy as np
+import tensorflow as tf
+for module in sys.argv[5:]:
+    __import__(module)
+loaded = tf.saved_model.load(export_dir)
+fn = loaded.signatures[signature]
+inputs = dict(np.load(inputs_path, allow_pickle=False))
+feeds = {k: tf.constant(v) for k, v in inputs.items()}
+outputs = fn(**feeds)
+np.savez(outputs_path, **{k: v.numpy() for k, v in outputs.items()})
+"""
+
+
+def next_version(export_root: Path) -> int:
+    """1 + the highest numbered version folder under `export_root`."""
+    versions = [
+        int(p.name) for p in Path(export_root).glob("*") if p.name.isdigit()
+    ]
+    return max(versions, default=0) + 1
+
+
+def atomic_export(run_dir: Path, write: Callable[[Path], None]) -> Path:
+    """Calls `write(tmp_dir)` then renames `tmp_dir` to `export/<version>`.
+
+    Args:
+        run_dir: the run folder.
+        write: writes the SavedModel into the folder it is given.
+
+    Returns:
+        The final `export/<version>` path.
+    """
+    export_root = Path(run_dir) / "export"
+    try:
+        export_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=export_root))
+    except OSError as err:
+        raise RunError(f"{export_root}: cannot write export ({err.strerror})")
+    try:
+        target = tmp / "model"
+        write(target)
+        final = export_root / str(next_version(export_root))
+        os.replace(target, final)
+    except OSError as err:
+        raise RunError(
+            f"{export_root}: export failed, earlier versions untouched "
+            f"({err.strerror or err})"
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def clean_partial_exports(run_dir: Path) -> int:
+    """Removes `.partial-*` leftovers of killed exports; returns the count."""
+    leftovers = list((Path(run_dir) / "export").glob(".partial-*"))
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(leftovers)
+
+
+def run_in_fresh_process(
+    export_dir: Path,
+    signature: str,
+    inputs: dict[str, np.ndarray],
+    *,
+    imports: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> dict[str, np.ndarray]:
+    """Calls `signature` of a SavedModel in a new process that cannot import
+    this repository.
+
+    Args:
+        export_dir: the SavedModel folder.
+        signature: the signature name, e.g. `serving_default`.
+        inputs: keyword inputs of the signature.
+        imports: modules the server must import first (e.g.
+            `tensorflow_text`).
+        timeout: seconds before the process is killed.
+
+    Returns:
+        The signature's outputs as numpy arrays.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs_path = Path(tmp) / "inputs.npz"
+        outputs_path = Path(tmp) / "outputs.npz"
+        np.savez(inputs_path, **inputs)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                "-c",
+                _VERIFY_SCRIPT,
+                str(export_dir),
+                signature,
+                str(inputs_path),
+                str(outputs_path),
+                *imports,
+            ],
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(
+                f"{export_dir}: fresh-process load failed: {tail[0]}"
+            )
+        with np.load(outputs_path) as data:
+            return {k: data[k] for k in data.files}
+
+
+def compare_outputs(
+    expected: dict[str, np.ndarray],
+    actual: dict[str, np.ndarray],
+    *,
+    atol: float = 1e-4,
+) -> float:
+    """Max absolute difference over the shared keys; raises past `atol`."""
+    worst = 0.0
+    for key, want in expected.items():
+        if key not in actual:
+            raise RuntimeError(f"export output '{key}' is missing")
+        got = actual[key]
+        if got.shape != want.shape:
+            raise RuntimeError(
+                f"export output '{key}' has shape {got.shape}, "
+                f"expected {want.shape}"
+            )
+        diff = float(np.max(np.abs(got.astype(np.float64) - want), initial=0))
+        worst = max(worst, diff)
+        if diff > atol:
+            raise RuntimeError(
+                f"export output '{key}' differs from the Keras model by "
+                f"{diff:.3g} (tolerance {atol})"
+            )
+    return worst

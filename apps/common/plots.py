@@ -1,0 +1,81 @@
+"""Pictures users would rather look at than read: curves and PR plots."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_history(history_csv: Path, out_png: Path) -> Path | None:
+    """Training curves (every logged metric against epoch) from a CSVLogger.
+
+    Returns:
+        `out_png`, or None when the CSV has no rows.
+    """
+    history_csv = Path(history_csv)
+    if not history_csv.is_file():
+        return None
+    with history_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    plt = _pyplot()
+    keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False
+    )
+    epochs = np.arange(1, len(rows) + 1)
+    for ax, key in zip(axes[0], keys):
+        ax.plot(epochs, [float(r[key]) for r in rows], label="train")
+        val = f"val_{key}"
+        if val in rows[0]:
+            ax.plot(epochs, [float(r[val]) for r in rows], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def plot_precision_recall(
+    curves: dict[str, tuple[np.ndarray, np.ndarray, float]],
+    out_png: Path,
+    *,
+    title: str = "Precision-recall at IoU 0.5",
+) -> Path:
+    """One precision-recall curve per class.
+
+    Args:
+        curves: class name -> (recall, precision, AP).
+        out_png: where to write the PNG.
+        title: the plot's title.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for name, (recall, precision, ap) in curves.items():
+        ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return Path(out_png)

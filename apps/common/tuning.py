@@ -1,0 +1,83 @@
+"""keras-tuner sweeps shared by every app.
+
+The app's `HyperModel` calls the same build function as `train`; the sweep
+lives in `<run>/tuner/` and resumes after a kill (`overwrite=False`): trials
+already completed are not run again.
+"""
+
+from pathlib import Path
+
+from apps.common.config import ConfigError
+from apps.common.config import TuneConfig
+
+ALGORITHMS = ("random", "bayesian", "hyperband")
+
+
+def make_tuner(
+    hypermodel,
+    cfg: TuneConfig,
+    directory: Path,
+    *,
+    project_name: str = "sweep",
+    **kwargs,
+):
+    """Builds a keras-tuner tuner for `cfg.algorithm`.
+
+    Args:
+        hypermodel: a `keras_tuner.HyperModel`.
+        cfg: the `tune` config section.
+        directory: where trials are stored (the run's `tuner/`).
+        project_name: the sub-folder of this sweep.
+        **kwargs: passed to the tuner (e.g. `distribution_strategy`).
+
+    Returns:
+        A `keras_tuner.Tuner` that resumes from `directory` when it exists.
+    """
+    import keras_tuner
+
+    if cfg.algorithm not in ALGORITHMS:
+        raise ConfigError(
+            f"tune.algorithm: expected one of {', '.join(ALGORITHMS)}, "
+            f"received {cfg.algorithm!r}"
+        )
+    if cfg.direction not in ("min", "max"):
+        raise ConfigError(
+            f"tune.direction: expected min or max, received {cfg.direction!r}"
+        )
+    if cfg.max_trials < 1 or cfg.epochs < 1:
+        raise ConfigError(
+            "tune: expected max_trials >= 1 and epochs >= 1, received "
+            f"max_trials={cfg.max_trials}, epochs={cfg.epochs}"
+        )
+    objective = keras_tuner.Objective(cfg.objective, direction=cfg.direction)
+    common = dict(
+        objective=objective,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=False,
+        seed=cfg.seed,
+        executions_per_trial=cfg.executions_per_trial,
+        **kwargs,
+    )
+    if cfg.algorithm == "random":
+        return keras_tuner.RandomSearch(
+            hypermodel, max_trials=cfg.max_trials, **common
+        )
+    if cfg.algorithm == "bayesian":
+        return keras_tuner.BayesianOptimization(
+            hypermodel, max_trials=cfg.max_trials, **common
+        )
+    return keras_tuner.Hyperband(
+        hypermodel, max_epochs=max(2, cfg.epochs), factor=3, **common
+    )
+
+
+def trial_table(tuner, n: int = 10) -> list[dict]:
+    """The best `n` trials as rows of hyperparameters and score."""
+    rows = []
+    for trial in tuner.oracle.get_best_trials(n):
+        row = dict(trial.hyperparameters.values)
+        row["score"] = trial.score
+        row["trial_id"] = trial.trial_id
+        rows.append(row)
+    return rows

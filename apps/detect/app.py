@@ -1,0 +1,391 @@
+"""The verbs of `python -m apps.detect` as plain Python functions."""
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.common import config as config_lib
+from apps.common import exporting
+from apps.common import plots
+from apps.common import runs
+from apps.common import training
+from apps.common import tuning
+from apps.common.runtime import apply_runtime
+from apps.detect.config import DetectConfig
+from apps.detect.data import class_names
+from apps.detect.data import load_split
+from apps.detect.draw import draw_detections
+from apps.detect.model import build_detector
+from apps.detect.model import build_inference_model
+from layers.boxes.yolo_codec import kmeans_anchors
+from layers.losses.yolo import YoloLoss
+from layers.metrics.coco import coco_evaluate
+from pipelines.detection import box_sizes
+from pipelines.detection import build_detection_dataset
+from pipelines.images import decode_image_file
+from pipelines.images import list_images
+from pipelines.letterbox import letterbox
+from pipelines.letterbox import unletterbox_boxes
+
+APP = "detect"
+STRIDE = 8
+
+
+def grid_size(cfg: DetectConfig) -> int:
+    """G of the YOLO grid for the configured image size."""
+    return cfg.data.image_size // STRIDE
+
+
+def with_anchors(cfg: DetectConfig, train_source) -> DetectConfig:
+    """Fills `model.anchors` by k-means on the training boxes when empty."""
+    if cfg.model.anchors:
+        return cfg
+    anchors = kmeans_anchors(
+        box_sizes(train_source), cfg.model.num_anchors, seed=cfg.data.seed
+    )
+    anchors = [[round(float(v), 4) for v in pair] for pair in anchors]
+    return dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, anchors=anchors)
+    )
+
+
+def build_model(
+    cfg: DetectConfig, *, steps_per_epoch: int | None = None
+) -> keras.Model:
+    """The compiled training model; `train` and the tuner both call this."""
+    m = cfg.model
+    detector = build_detector(
+        image_size=cfg.data.image_size,
+        num_classes=len(class_names(cfg.data)),
+        anchors=m.anchors,
+        width=m.width,
+        depth=m.depth,
+        dropout=cfg.regularization.dropout,
+        activation=m.activation,
+        kernel_regularizer=training.make_regularizer(cfg.regularization),
+    )
+    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
+    detector.compile(
+        optimizer=training.make_optimizer(
+            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
+        ),
+        loss=YoloLoss(
+            m.anchors,
+            len(class_names(cfg.data)),
+            lambda_coord=m.lambda_coord,
+            lambda_noobj=m.lambda_noobj,
+        ),
+    )
+    return detector
+
+
+def make_datasets(cfg: DetectConfig, train_source, val_source):
+    """`(train_ds, val_ds)` for `fit`."""
+    common = dict(
+        batch_size=cfg.train.batch_size,
+        grid_size=grid_size(cfg),
+        anchors=cfg.model.anchors,
+        num_classes=len(class_names(cfg.data)),
+    )
+    train_ds = build_detection_dataset(
+        train_source,
+        training=True,
+        augment_strength=cfg.data.augment_strength,
+        seed=cfg.runtime.seed,
+        **common,
+    )
+    val_ds = build_detection_dataset(val_source, training=False, **common)
+    return train_ds, val_ds
+
+
+def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
+    """Trains a detector into `run_dir`; resumes an interrupted run.
+
+    Returns:
+        A summary: epochs run, final losses, seconds.
+    """
+    apply_runtime(cfg.runtime)
+    run_dir = Path(run_dir)
+    if resuming:
+        cfg = config_lib.resolve(
+            DetectConfig, config_file=run_dir / runs.CONFIG_FILE
+        )
+        print(f"Resuming {run_dir} from its last finished epoch")
+    print(f"Preparing data ({cfg.data.source})")
+    train_source = load_split(cfg.data, "train", progress=True)
+    val_source = load_split(cfg.data, "val", progress=True)
+    cfg = with_anchors(cfg, train_source)
+    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
+    steps = len(train_source["images"]) // cfg.train.batch_size
+    if cfg.train.steps_per_epoch:
+        steps = min(steps, cfg.train.steps_per_epoch)
+    if steps < 1:
+        raise config_lib.ConfigError(
+            f"train.batch_size: expected at most data.num_train="
+            f"{cfg.data.num_train}, received {cfg.train.batch_size}"
+        )
+    model = build_model(cfg, steps_per_epoch=steps)
+    train_ds, val_ds = make_datasets(cfg, train_source, val_source)
+    print(
+        f"Training {model.count_params():,} parameters on "
+        f"{len(train_source['images'])} images, {cfg.train.epochs} epochs "
+        f"(TensorBoard: tensorboard --logdir {run_dir / 'logs'})"
+    )
+    start = time.time()
+    history = training.fit(
+        model,
+        train_ds.repeat(),
+        val_ds,
+        cfg.train,
+        run_dir,
+        steps_per_epoch=steps,
+    )
+    seconds = time.time() - start
+    tmp = run_dir / "model.partial.keras"
+    model.save(tmp)
+    tmp.replace(run_dir / runs.MODEL_FILE)
+    plots.plot_history(
+        run_dir / "history.csv", run_dir / "plots" / "training.png"
+    )
+    summary = {
+        "epochs_run": len(history.history.get("loss", [])),
+        "final_loss": _last(history.history.get("loss")),
+        "final_val_loss": _last(history.history.get("val_loss")),
+        "train_seconds": round(seconds, 1),
+    }
+    runs.write_json(run_dir / "train_summary.json", summary)
+    return summary
+
+
+def _last(values):
+    return float(values[-1]) if values else None
+
+
+def load_run(run_dir: Path) -> tuple[DetectConfig, keras.Model]:
+    """The run's config and trained Keras model (safe mode)."""
+    run_dir = runs.existing_run(run_dir)
+    cfg = config_lib.resolve(
+        DetectConfig, config_file=run_dir / runs.CONFIG_FILE
+    )
+    model = keras.saving.load_model(
+        run_dir / runs.MODEL_FILE, compile=False, safe_mode=True
+    )
+    return cfg, model
+
+
+def inference_model(
+    cfg: DetectConfig, detector: keras.Model, *, for_eval: bool = False
+) -> keras.Model:
+    """Detector + decoding + NMS with the configured thresholds."""
+    det = cfg.detection
+    return build_inference_model(
+        detector,
+        anchors=cfg.model.anchors,
+        num_classes=len(class_names(cfg.data)),
+        score_threshold=det.eval_score_threshold
+        if for_eval
+        else det.score_threshold,
+        iou_threshold=det.iou_threshold,
+        max_detections=det.max_detections,
+    )
+
+
+def detect_arrays(model: keras.Model, images, *, batch_size: int = 32):
+    """Runs an inference model over `(N, S, S, 3)` pixels in batches.
+
+    Uses one `tf.function` rather than `model.predict`, which adds tens of
+    milliseconds of overhead per call.
+    """
+    fn = tf.function(lambda x: model(x, training=False))
+    outputs = {}
+    for start in range(0, len(images), batch_size):
+        batch = tf.cast(images[start : start + batch_size], tf.float32)
+        for key, value in fn(batch).items():
+            outputs.setdefault(key, []).append(value.numpy())
+    return {k: np.concatenate(v) for k, v in outputs.items()}
+
+
+def score_source(cfg: DetectConfig, detector: keras.Model, source) -> dict:
+    """COCO metrics of `detector` on a source of padded arrays."""
+    size = cfg.data.image_size
+    out = detect_arrays(
+        inference_model(cfg, detector, for_eval=True), source["images"]
+    )
+    ground_truth, detections = [], []
+    for i in range(len(source["images"])):
+        valid = source["classes"][i] >= 0
+        ground_truth.append(
+            {
+                "width": size,
+                "height": size,
+                "boxes": source["boxes"][i][valid] * size,
+                "classes": source["classes"][i][valid],
+            }
+        )
+        n = int(out["num_detections"][i])
+        detections.append(
+            {
+                "boxes": out["boxes"][i, :n] * size,
+                "scores": out["scores"][i, :n],
+                "classes": out["classes"][i, :n],
+            }
+        )
+    return coco_evaluate(ground_truth, detections, class_names(cfg.data))
+
+
+def evaluate(run_dir: Path, *, split: str = "test") -> dict:
+    """COCO mAP@0.5 and mAP@0.5:0.95 with per-class AP, and a PR plot.
+
+    Writes `metrics.json` and `plots/pr_curve.png` into the run.
+    """
+    cfg, detector = load_run(run_dir)
+    apply_runtime(cfg.runtime)
+    source = load_split(cfg.data, split)
+    result = score_source(cfg, detector, source)
+    plot = plots.plot_precision_recall(
+        result.pop("pr_curves"), Path(run_dir) / "plots" / "pr_curve.png"
+    )
+    result.update(split=split, images=len(source["images"]))
+    runs.write_json(Path(run_dir) / runs.METRICS_FILE, result)
+    result["plot"] = str(plot)
+    return result
+
+
+def read_inputs(input_path: Path) -> list[tuple[Path, np.ndarray]]:
+    """Every image of a file or folder, all read before anything is written.
+
+    Raises:
+        ImageReadError: on the first unreadable file (nothing is written).
+    """
+    paths = list_images(input_path)
+    if not paths:
+        raise FileNotFoundError(
+            2,
+            "no image files (.jpg .png .bmp .gif .webp) in folder",
+            str(input_path),
+        )
+    return [(path, decode_image_file(path)) for path in paths]
+
+
+def predict(
+    run_dir: Path, input_path: Path, output_dir: Path | None = None
+) -> list[dict]:
+    """Detects objects in an image or a folder of images.
+
+    Writes `predictions.json` (boxes in input pixels) and one annotated PNG
+    per image into `output_dir` (default: `<run>/predictions`).
+    """
+    images = read_inputs(Path(input_path))
+    cfg, detector = load_run(run_dir)
+    model = inference_model(cfg, detector)
+    names = class_names(cfg.data)
+    size = cfg.data.image_size
+    output_dir = Path(output_dir or Path(run_dir) / "predictions")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path, image in images:
+        square, scale, offset = letterbox(image, size)
+        out = detect_arrays(model, square[None].numpy())
+        n = int(out["num_detections"][0])
+        boxes = unletterbox_boxes(
+            out["boxes"][0, :n], size, scale, offset, image.shape[:2]
+        ).numpy()
+        detections = [
+            {
+                "box": [round(float(v), 2) for v in boxes[j]],
+                "score": round(float(out["scores"][0, j]), 4),
+                "class_id": int(out["classes"][0, j]),
+                "class": names[int(out["classes"][0, j])],
+            }
+            for j in range(n)
+        ]
+        png = draw_detections(
+            image, detections, output_dir / f"{path.stem}.detections.png"
+        )
+        results.append(
+            {"file": str(path), "detections": detections, "image": str(png)}
+        )
+    runs.write_json(output_dir / "predictions.json", {"predictions": results})
+    return results
+
+
+def export(run_dir: Path) -> dict:
+    """Writes `export/<version>/` atomically and checks it in a fresh
+    process that cannot import this repository.
+
+    Returns:
+        The export path, its signatures and the largest output difference.
+    """
+    from apps.detect import serving
+
+    cfg, detector = load_run(run_dir)
+    model = inference_model(cfg, detector)
+    size = cfg.data.image_size
+    names = class_names(cfg.data)
+    exporting.clean_partial_exports(run_dir)
+    path = exporting.atomic_export(
+        run_dir,
+        lambda tmp: serving.write_saved_model(
+            model, tmp, image_size=size, labels=names
+        ),
+    )
+    # Check both signatures on held-out images (one resized to a
+    # non-square size so letterboxing and the mapping back are exercised).
+    source = load_split(dataclasses.replace(cfg.data, num_test=2), "test")
+    images = [source["images"][0], source["images"][1]]
+    wide = tf.image.resize(images[1], (size // 2, size), "nearest")
+    images[1] = tf.cast(wide, tf.uint8).numpy()
+    encoded = np.array([serving.encode_png(im) for im in images], dtype=object)
+    want = serving.reference_outputs(model, images, image_size=size)
+    got = exporting.run_in_fresh_process(
+        path, "serving_default", {"images": encoded.astype(bytes)}
+    )
+    diff = exporting.compare_outputs(want, got, atol=1e-2)
+    pixels = source["images"][:1].astype(np.float32)
+    want_float = {
+        k: v.numpy() for k, v in model(pixels, training=False).items()
+    }
+    got_float = exporting.run_in_fresh_process(
+        path, "detect_float", {"pixels": pixels}
+    )
+    diff = max(diff, exporting.compare_outputs(want_float, got_float))
+    return {
+        "path": str(path),
+        "signatures": ["serving_default", "detect_float"],
+        "max_abs_diff": diff,
+    }
+
+
+def tune(cfg: DetectConfig, run_dir: Path) -> dict:
+    """A keras-tuner sweep over learning rate, width, anchors per cell and
+    augmentation strength; writes the best config as `best.yaml`.
+    """
+    from apps.detect.hypermodel import DetectHyperModel
+
+    apply_runtime(cfg.runtime)
+    run_dir = Path(run_dir)
+    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
+    print(f"Preparing data ({cfg.data.source})")
+    train_source = load_split(cfg.data, "train", progress=True)
+    val_source = load_split(cfg.data, "val", progress=True)
+    hypermodel = DetectHyperModel(cfg, train_source, val_source)
+    tuner = tuning.make_tuner(hypermodel, cfg.tune, run_dir / "tuner")
+    tuner.search(epochs=cfg.tune.epochs, verbose=cfg.train.verbose)
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    best = hypermodel.config_for(best_hp)
+    best = dataclasses.replace(
+        best, model=dataclasses.replace(best.model, anchors=[])
+    )
+    best_path = run_dir / "best.yaml"
+    config_lib.dump_yaml(best, best_path)
+    table = tuning.trial_table(tuner)
+    runs.write_json(run_dir / "trials.json", {"trials": table})
+    return {
+        "best": dict(best_hp.values),
+        "best_config": str(best_path),
+        "trials": table,
+    }

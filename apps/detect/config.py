@@ -1,0 +1,158 @@
+"""The config tree of `apps.detect`."""
+
+import dataclasses
+
+from apps.common.config import ConfigError
+from apps.common.config import OptimizerConfig
+from apps.common.config import RegularizationConfig
+from apps.common.config import RuntimeConfig
+from apps.common.config import TrainConfig
+from apps.common.config import TuneConfig
+
+SOURCES = ("shapes",)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where images come from and how they are augmented.
+
+    `source: shapes` is the embedded synthetic dataset (circles, squares and
+    triangles, generated from `seed`): no download, same data everywhere.
+    """
+
+    source: str = "shapes"
+    image_size: int = 128
+    num_train: int = 2000
+    num_val: int = 200
+    num_test: int = 200
+    max_boxes: int = 8
+    seed: int = 0
+    augment_strength: float = 1.0
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The detector: backbone size, anchors and head.
+
+    `anchors` is a list of (height, width) fractions of the image, or empty
+    to fit `num_anchors` anchors to the training boxes with k-means (YOLOv2's
+    dimension clusters).
+    """
+
+    width: float = 1.0
+    depth: float = 1.0
+    num_anchors: int = 3
+    anchors: list[list[float]] = dataclasses.field(default_factory=list)
+    activation: str = "silu"
+    lambda_coord: float = 5.0
+    lambda_noobj: float = 0.5
+
+
+@dataclasses.dataclass
+class DetectionConfig:
+    """The cheatsheet's NMS: drop p < score_threshold, then suppress boxes
+    with IoU >= iou_threshold with a kept box. Evaluation uses
+    `eval_score_threshold` so the precision-recall curve is complete."""
+
+    score_threshold: float = 0.6
+    iou_threshold: float = 0.5
+    max_detections: int = 100
+    eval_score_threshold: float = 0.01
+
+
+@dataclasses.dataclass
+class DetectConfig:
+    """Root config of `python -m apps.detect`."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    detection: DetectionConfig = dataclasses.field(
+        default_factory=DetectionConfig
+    )
+    optimizer: OptimizerConfig = dataclasses.field(
+        default_factory=OptimizerConfig
+    )
+    regularization: RegularizationConfig = dataclasses.field(
+        default_factory=RegularizationConfig
+    )
+    train: TrainConfig = dataclasses.field(
+        default_factory=lambda: TrainConfig(epochs=8, batch_size=32)
+    )
+    tune: TuneConfig = dataclasses.field(
+        default_factory=lambda: TuneConfig(
+            objective="val_map50", direction="max"
+        )
+    )
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+    def validate(self) -> None:
+        """Range checks that types alone cannot express."""
+        d, m, det = self.data, self.model, self.detection
+        checks = [
+            (d.source in SOURCES, "data.source", f"one of {SOURCES}", d.source),
+            (
+                d.image_size >= 32 and d.image_size % 16 == 0,
+                "data.image_size",
+                "a multiple of 16, at least 32",
+                d.image_size,
+            ),
+            (d.num_train >= 1, "data.num_train", ">= 1", d.num_train),
+            (d.num_val >= 1, "data.num_val", ">= 1", d.num_val),
+            (d.max_boxes >= 1, "data.max_boxes", ">= 1", d.max_boxes),
+            (
+                d.augment_strength >= 0,
+                "data.augment_strength",
+                ">= 0",
+                d.augment_strength,
+            ),
+            (m.width > 0, "model.width", "> 0", m.width),
+            (m.depth >= 0, "model.depth", ">= 0", m.depth),
+            (m.num_anchors >= 1, "model.num_anchors", ">= 1", m.num_anchors),
+            (
+                all(len(a) == 2 and min(a) > 0 for a in m.anchors),
+                "model.anchors",
+                "(height, width) pairs > 0",
+                m.anchors,
+            ),
+            (
+                0 <= det.score_threshold <= 1,
+                "detection.score_threshold",
+                "in [0, 1]",
+                det.score_threshold,
+            ),
+            (
+                0 <= det.iou_threshold <= 1,
+                "detection.iou_threshold",
+                "in [0, 1]",
+                det.iou_threshold,
+            ),
+            (
+                det.max_detections >= 1,
+                "detection.max_detections",
+                ">= 1",
+                det.max_detections,
+            ),
+            (
+                0 <= self.regularization.dropout < 1,
+                "regularization.dropout",
+                "in [0, 1)",
+                self.regularization.dropout,
+            ),
+            (self.train.epochs >= 1, "train.epochs", ">= 1", self.train.epochs),
+            (
+                self.train.batch_size >= 1,
+                "train.batch_size",
+                ">= 1",
+                self.train.batch_size,
+            ),
+        ]
+        for ok, key, expected, value in checks:
+            if not ok:
+                raise ConfigError(
+                    f"{key}: expected {expected}, received {value!r}"
+                )
+        if m.anchors and len(m.anchors) != m.num_anchors:
+            raise ConfigError(
+                f"model.anchors: expected {m.num_anchors} pairs "
+                f"(model.num_anchors), received {len(m.anchors)}"
+            )

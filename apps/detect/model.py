@@ -1,0 +1,136 @@
+"""Assembles the YOLO detector from `layers/`: backbone, neck, head, loss."""
+
+import keras
+
+from layers.blocks.residual import conv_bn_act
+from layers.blocks.residual import residual_block
+from layers.boxes.nms import DetectionNMS
+from layers.heads.yolo import YoloDecode
+from layers.heads.yolo import yolo_head
+
+BASE_WIDTHS = (16, 32, 64, 128)
+BASE_DEPTHS = (0, 1, 2, 2)
+
+
+def stage_widths(width: float) -> list[int]:
+    """Channel counts of the four stages for a width multiplier."""
+    return [max(8, int(round(c * width / 8)) * 8) for c in BASE_WIDTHS]
+
+
+def stage_depths(depth: float) -> list[int]:
+    """Residual blocks per stage for a depth multiplier."""
+    return [int(round(d * depth)) for d in BASE_DEPTHS]
+
+
+def build_detector(
+    *,
+    image_size: int,
+    num_classes: int,
+    anchors: list[list[float]],
+    width: float = 1.0,
+    depth: float = 1.0,
+    dropout: float = 0.0,
+    activation: str = "silu",
+    kernel_regularizer=None,
+) -> keras.Model:
+    """Builds the training model: pixels in, raw YOLO grid out.
+
+    A residual backbone with batch norm downsamples four times (stride 16);
+    a small top-down neck upsamples the stride-16 features and joins them
+    with the stride-8 ones, so the grid is `G = image_size / 8` while the
+    receptive field covers the largest objects.
+
+    Args:
+        image_size: the square input size; a multiple of 16.
+        num_classes: p.
+        anchors: `(k, 2)` anchor (height, width) pairs.
+        width: channel multiplier.
+        depth: residual-block multiplier.
+        dropout: spatial dropout rate before the head.
+        activation: activation of every block.
+        kernel_regularizer: optional Keras regularizer on every kernel.
+
+    Returns:
+        A Functional `keras.Model` mapping `(batch, S, S, 3)` float pixels in
+        [0, 255] to `(batch, S/8, S/8, k * (5 + p))` raw predictions.
+    """
+    if image_size % 16:
+        raise ValueError(
+            "Expected image_size to be a multiple of 16. "
+            f"Received: image_size={image_size}"
+        )
+    widths = stage_widths(width)
+    depths = stage_depths(depth)
+    reg = kernel_regularizer
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    features = []
+    for s, (filters, blocks) in enumerate(zip(widths, depths), start=1):
+        x = conv_bn_act(
+            x,
+            filters,
+            3,
+            2,
+            name=f"stage{s}_down",
+            activation=activation,
+            kernel_regularizer=reg,
+        )
+        for b in range(blocks):
+            x = residual_block(
+                x,
+                filters,
+                name=f"stage{s}_block{b + 1}",
+                activation=activation,
+                kernel_regularizer=reg,
+            )
+        features.append(x)
+    p8, p16 = features[2], features[3]
+    up = keras.layers.UpSampling2D(2, name="neck_up")(p16)
+    x = keras.layers.Concatenate(name="neck_concat")([p8, up])
+    x = conv_bn_act(
+        x,
+        widths[2],
+        1,
+        name="neck_reduce",
+        activation=activation,
+        kernel_regularizer=reg,
+    )
+    x = residual_block(
+        x,
+        widths[2],
+        name="neck_block",
+        activation=activation,
+        kernel_regularizer=reg,
+    )
+    if dropout:
+        x = keras.layers.SpatialDropout2D(dropout, name="head_dropout")(x)
+    outputs = yolo_head(
+        x, len(anchors), num_classes, name="yolo_head", kernel_regularizer=reg
+    )
+    return keras.Model(inputs, outputs, name="yolo_detector")
+
+
+def build_inference_model(
+    detector: keras.Model,
+    *,
+    anchors: list[list[float]],
+    num_classes: int,
+    score_threshold: float,
+    iou_threshold: float,
+    max_detections: int,
+) -> keras.Model:
+    """Wraps the training model with decoding and class-aware NMS.
+
+    Returns:
+        A Functional model mapping pixels to the dict `boxes` (normalized
+        xyxy), `scores`, `classes` and `num_detections`.
+    """
+    raw = detector.output
+    boxes, scores = YoloDecode(anchors, num_classes, name="decode")(raw)
+    detections = DetectionNMS(
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        max_detections=max_detections,
+        name="nms",
+    )(boxes, scores)
+    return keras.Model(detector.input, detections, name="yolo_inference")

@@ -1,0 +1,103 @@
+"""tf.data pipelines for detection: samples -> (pixels, YOLO targets).
+
+A source is a dict of padded numpy arrays (see `pipelines.synthetic.shapes`):
+`images (N, S, S, 3) uint8`, `boxes (N, max_boxes, 4)` normalized xyxy and
+`classes (N, max_boxes)` int32 padded with -1.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from layers.boxes.yolo_codec import encode_yolo_targets
+from pipelines.augment.boxes import augment_detection
+
+
+def box_sizes(source: dict[str, np.ndarray]) -> np.ndarray:
+    """`(n, 2)` (height, width) of every valid box, for anchor clustering."""
+    valid = source["classes"] >= 0
+    boxes = source["boxes"][valid]
+    return np.stack(
+        [boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=-1
+    )
+
+
+def build_detection_dataset(
+    source: dict[str, np.ndarray],
+    *,
+    batch_size: int,
+    grid_size: int,
+    anchors: list[list[float]],
+    num_classes: int,
+    training: bool,
+    augment_strength: float = 1.0,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Batches of `(images, targets)` for `model.fit`.
+
+    Training shuffles every epoch, applies the box-aware augmentation of
+    `pipelines.augment.boxes` (seeded per element, new draws every epoch)
+    and drops the last partial batch; evaluation keeps order and every
+    sample.
+
+    Args:
+        source: the padded arrays described in the module docstring.
+        batch_size: images per batch.
+        grid_size: G of the YOLO grid.
+        anchors: `(k, 2)` anchor (height, width) pairs.
+        num_classes: p.
+        training: shuffle, augment and drop the remainder.
+        augment_strength: scale of the augmentation policy (0 = none).
+        seed: seed of shuffling and augmentation.
+
+    Returns:
+        A dataset of `(batch, S, S, 3)` float32 pixels in [0, 255] and
+        `(batch, G, G, k * (5 + p))` targets.
+    """
+    n = len(source["images"])
+    ds = tf.data.Dataset.from_tensor_slices(
+        {k: source[k] for k in ("images", "boxes", "classes")}
+    )
+    if training:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        noise = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        ds = tf.data.Dataset.zip(ds, noise)
+    else:
+        ds = tf.data.Dataset.zip(
+            ds, tf.data.Dataset.from_tensors(tf.zeros(2, tf.int64)).repeat()
+        )
+
+    def prepare(item, pair_seed):
+        sample = {
+            "image": tf.cast(item["images"], tf.float32) / 255.0,
+            "boxes": item["boxes"],
+            "classes": item["classes"],
+        }
+        if training and augment_strength > 0:
+            sample = augment_detection(
+                sample, pair_seed, strength=augment_strength
+            )
+        targets = encode_yolo_targets(
+            sample["boxes"],
+            sample["classes"],
+            grid_size=grid_size,
+            anchors=anchors,
+            num_classes=num_classes,
+        )
+        return sample["image"] * 255.0, targets
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=training)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def build_image_dataset(
+    images: np.ndarray, *, batch_size: int
+) -> tf.data.Dataset:
+    """Batches of float32 pixels in [0, 255] for prediction, in order."""
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    ds = ds.map(
+        lambda x: tf.cast(x, tf.float32), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
