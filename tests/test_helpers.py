@@ -111,6 +111,19 @@ class PairSum(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SplitHalves(keras.layers.Layer):
+    """Tuple output: a `.keras` reload returns it as a list."""
+
+    def call(self, x):
+        half = x.shape[-1] // 2
+        return x[..., :half], 2.0 * x[..., half:]
+
+    def compute_output_shape(self, input_shape):
+        half = (*input_shape[:-1], input_shape[-1] // 2)
+        return half, half
+
+
 # ------------------------------------------------------- check_gradients
 
 
@@ -178,6 +191,10 @@ def test_check_layer_several_inputs_and_dict_output():
         [(2, 3), (2, 3)],
         expected_output_shape={"sum": (2, 3), "count": (2,)},
     )
+
+
+def test_check_layer_tuple_output():
+    check_layer(SplitHalves, {}, (2, 4), expected_output_shape=((2, 2), (2, 2)))
 
 
 def test_check_layer_catches_config_without_argument():

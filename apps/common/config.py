@@ -84,6 +84,88 @@ class RuntimeConfig:
     mixed_precision: bool = False
 
 
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+SCHEDULES = ("constant", "cosine")
+TUNE_ALGORITHMS = ("random", "bayesian", "hyperband")
+
+
+def check(ok: bool, key: str, expected: str, value) -> None:
+    """Raises `ConfigError("key: expected ..., received ...")` unless ok."""
+    if not ok:
+        raise ConfigError(f"{key}: expected {expected}, received {value!r}")
+
+
+def validate_common(config) -> None:
+    """Range checks of the sections every app shares, at config time, so a
+    bad value fails before any data is read."""
+    opt = getattr(config, "optimizer", None)
+    if opt is not None:
+        check(
+            opt.name in OPTIMIZERS,
+            "optimizer.name",
+            f"one of {', '.join(OPTIMIZERS)}",
+            opt.name,
+        )
+        check(
+            opt.schedule in SCHEDULES,
+            "optimizer.schedule",
+            f"one of {', '.join(SCHEDULES)}",
+            opt.schedule,
+        )
+        check(
+            opt.learning_rate > 0,
+            "optimizer.learning_rate",
+            "> 0",
+            opt.learning_rate,
+        )
+        check(
+            opt.clipnorm is None or opt.global_clipnorm is None,
+            "optimizer.clipnorm",
+            "null when global_clipnorm is set (set one of the two)",
+            opt.clipnorm,
+        )
+        for key in ("clipnorm", "global_clipnorm"):
+            value = getattr(opt, key)
+            check(
+                value is None or value > 0,
+                f"optimizer.{key}",
+                "> 0 or null",
+                value,
+            )
+    reg = getattr(config, "regularization", None)
+    if reg is not None:
+        check(reg.l1 >= 0, "regularization.l1", ">= 0", reg.l1)
+        check(reg.l2 >= 0, "regularization.l2", ">= 0", reg.l2)
+        check(
+            0 <= reg.dropout < 1,
+            "regularization.dropout",
+            "in [0, 1)",
+            reg.dropout,
+        )
+    train = getattr(config, "train", None)
+    if train is not None:
+        check(train.epochs >= 1, "train.epochs", ">= 1", train.epochs)
+        check(
+            train.batch_size >= 1, "train.batch_size", ">= 1", train.batch_size
+        )
+    tune = getattr(config, "tune", None)
+    if tune is not None:
+        check(
+            tune.algorithm in TUNE_ALGORITHMS,
+            "tune.algorithm",
+            f"one of {', '.join(TUNE_ALGORITHMS)}",
+            tune.algorithm,
+        )
+        check(
+            tune.direction in ("min", "max"),
+            "tune.direction",
+            "min or max",
+            tune.direction,
+        )
+        check(tune.max_trials >= 1, "tune.max_trials", ">= 1", tune.max_trials)
+        check(tune.epochs >= 1, "tune.epochs", ">= 1", tune.epochs)
+
+
 def _field_types(cls) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}

@@ -54,15 +54,22 @@ def next_version(export_root: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def atomic_export(run_dir: Path, write: Callable[[Path], None]) -> Path:
-    """Calls `write(tmp_dir)` then renames `tmp_dir` to `export/<version>`.
+def atomic_export(
+    run_dir: Path,
+    write: Callable[[Path], None],
+    verify: Callable[[Path], object] | None = None,
+) -> tuple[Path, object]:
+    """Writes into a temporary folder, verifies, then renames it into
+    `export/<version>`; a failed write or check leaves no new version.
 
     Args:
         run_dir: the run folder.
         write: writes the SavedModel into the folder it is given.
+        verify: optional check of the written folder; raises on failure.
 
     Returns:
-        The final `export/<version>` path.
+        `(path, verify_result)`: the final `export/<version>` path and what
+        `verify` returned (None without one).
     """
     export_root = Path(run_dir) / "export"
     try:
@@ -73,6 +80,7 @@ def atomic_export(run_dir: Path, write: Callable[[Path], None]) -> Path:
     try:
         target = tmp / "model"
         write(target)
+        checked = verify(target) if verify else None
         final = export_root / str(next_version(export_root))
         os.replace(target, final)
     except OSError as err:
@@ -82,7 +90,7 @@ def atomic_export(run_dir: Path, write: Callable[[Path], None]) -> Path:
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return final, checked
 
 
 def clean_partial_exports(run_dir: Path) -> int:
@@ -126,7 +134,7 @@ def run_in_fresh_process(
                 "-I",
                 "-c",
                 _VERIFY_SCRIPT,
-                str(export_dir),
+                str(Path(export_dir).resolve()),
                 signature,
                 str(inputs_path),
                 str(outputs_path),

@@ -5,13 +5,12 @@ from pathlib import Path
 
 import keras
 
+from apps.common.config import OPTIMIZERS
+from apps.common.config import SCHEDULES
 from apps.common.config import ConfigError
 from apps.common.config import OptimizerConfig
 from apps.common.config import RegularizationConfig
 from apps.common.config import TrainConfig
-
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
-SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,7 +58,7 @@ def make_optimizer(
             "optimizer: set clipnorm or global_clipnorm, not both "
             "(set the other to null)"
         )
-    lr = _learning_rate(cfg, total_steps, steps_per_epoch)
+    lr = make_learning_rate(cfg, total_steps, steps_per_epoch)
     clip = {"clipnorm": cfg.clipnorm, "global_clipnorm": cfg.global_clipnorm}
     if name == "sgd":
         return keras.optimizers.SGD(
@@ -72,7 +71,7 @@ def make_optimizer(
     return keras.optimizers.Adam(lr, **clip)
 
 
-def _learning_rate(cfg, total_steps, steps_per_epoch):
+def make_learning_rate(cfg, total_steps, steps_per_epoch):
     if cfg.schedule not in SCHEDULES:
         raise ConfigError(
             f"optimizer.schedule: expected one of {', '.join(SCHEDULES)}, "
@@ -194,7 +193,9 @@ def fit(
     Returns:
         The Keras `History`.
     """
-    callbacks = standard_callbacks(run_dir, cfg) + list(extra_callbacks)
+    monitor = "val_loss" if val_ds is not None else "loss"
+    callbacks = standard_callbacks(run_dir, cfg, monitor=monitor)
+    callbacks += list(extra_callbacks)
     history = model.fit(
         train_ds,
         validation_data=val_ds,
@@ -202,6 +203,7 @@ def fit(
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         verbose=cfg.verbose,
+        shuffle=False,  # datasets shuffle themselves
     )
     guard = next(c for c in callbacks if isinstance(c, StopOnNaN))
     if guard.failed_at:

@@ -7,10 +7,11 @@ already completed are not run again.
 
 from pathlib import Path
 
+from apps.common.config import TUNE_ALGORITHMS
 from apps.common.config import ConfigError
 from apps.common.config import TuneConfig
 
-ALGORITHMS = ("random", "bayesian", "hyperband")
+ALGORITHMS = TUNE_ALGORITHMS
 
 
 def make_tuner(

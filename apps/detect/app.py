@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from apps.common import config as config_lib
 from apps.common import exporting
@@ -194,13 +195,14 @@ def inference_model(
     )
 
 
-def detect_arrays(model: keras.Model, images, *, batch_size: int = 32):
-    """Runs an inference model over `(N, S, S, 3)` pixels in batches.
+def detect_fn(model: keras.Model):
+    """One traced function for an inference model, reused for every batch:
+    `model.predict` adds tens of milliseconds of overhead per call."""
+    return tf.function(lambda x: model(x, training=False))
 
-    Uses one `tf.function` rather than `model.predict`, which adds tens of
-    milliseconds of overhead per call.
-    """
-    fn = tf.function(lambda x: model(x, training=False))
+
+def detect_arrays(fn, images, *, batch_size: int = 32):
+    """Runs `detect_fn(model)` over `(N, S, S, 3)` pixels in batches."""
     outputs = {}
     for start in range(0, len(images), batch_size):
         batch = tf.cast(images[start : start + batch_size], tf.float32)
@@ -213,7 +215,8 @@ def score_source(cfg: DetectConfig, detector: keras.Model, source) -> dict:
     """COCO metrics of `detector` on a source of padded arrays."""
     size = cfg.data.image_size
     out = detect_arrays(
-        inference_model(cfg, detector, for_eval=True), source["images"]
+        detect_fn(inference_model(cfg, detector, for_eval=True)),
+        source["images"],
     )
     ground_truth, detections = [], []
     for i in range(len(source["images"])):
@@ -281,15 +284,15 @@ def predict(
     """
     images = read_inputs(Path(input_path))
     cfg, detector = load_run(run_dir)
-    model = inference_model(cfg, detector)
+    fn = detect_fn(inference_model(cfg, detector))
     names = class_names(cfg.data)
     size = cfg.data.image_size
     output_dir = Path(output_dir or Path(run_dir) / "predictions")
     output_dir.mkdir(parents=True, exist_ok=True)
     results = []
-    for path, image in images:
+    for path, image in tqdm(images, desc="predict", disable=len(images) < 8):
         square, scale, offset = letterbox(image, size)
-        out = detect_arrays(model, square[None].numpy())
+        out = detect_arrays(fn, square[None].numpy())
         n = int(out["num_detections"][0])
         boxes = unletterbox_boxes(
             out["boxes"][0, :n], size, scale, offset, image.shape[:2]
@@ -314,7 +317,7 @@ def predict(
 
 
 def export(run_dir: Path) -> dict:
-    """Writes `export/<version>/` atomically and checks it in a fresh
+    """Writes `export/<version>/` atomically after checking it in a fresh
     process that cannot import this repository.
 
     Returns:
@@ -325,24 +328,35 @@ def export(run_dir: Path) -> dict:
     cfg, detector = load_run(run_dir)
     model = inference_model(cfg, detector)
     size = cfg.data.image_size
-    names = class_names(cfg.data)
     exporting.clean_partial_exports(run_dir)
-    path = exporting.atomic_export(
+    path, diff = exporting.atomic_export(
         run_dir,
         lambda tmp: serving.write_saved_model(
-            model, tmp, image_size=size, labels=names
+            model, tmp, image_size=size, labels=class_names(cfg.data)
         ),
+        lambda tmp: _check_export(cfg, model, tmp),
     )
-    # Check both signatures on held-out images (one resized to a
-    # non-square size so letterboxing and the mapping back are exercised).
+    return {
+        "path": str(path),
+        "signatures": ["serving_default", "detect_float"],
+        "max_abs_diff": diff,
+    }
+
+
+def _check_export(cfg: DetectConfig, model: keras.Model, path: Path) -> float:
+    """Both signatures, called in a fresh process, against the Keras model
+    on held-out images (one made non-square to exercise letterboxing)."""
+    from apps.detect import serving
+
+    size = cfg.data.image_size
     source = load_split(dataclasses.replace(cfg.data, num_test=2), "test")
     images = [source["images"][0], source["images"][1]]
     wide = tf.image.resize(images[1], (size // 2, size), "nearest")
     images[1] = tf.cast(wide, tf.uint8).numpy()
-    encoded = np.array([serving.encode_png(im) for im in images], dtype=object)
+    encoded = np.array([serving.encode_png(im) for im in images], dtype=bytes)
     want = serving.reference_outputs(model, images, image_size=size)
     got = exporting.run_in_fresh_process(
-        path, "serving_default", {"images": encoded.astype(bytes)}
+        path, "serving_default", {"images": encoded}
     )
     diff = exporting.compare_outputs(want, got, atol=1e-2)
     pixels = source["images"][:1].astype(np.float32)
@@ -352,12 +366,7 @@ def export(run_dir: Path) -> dict:
     got_float = exporting.run_in_fresh_process(
         path, "detect_float", {"pixels": pixels}
     )
-    diff = max(diff, exporting.compare_outputs(want_float, got_float))
-    return {
-        "path": str(path),
-        "signatures": ["serving_default", "detect_float"],
-        "max_abs_diff": diff,
-    }
+    return max(diff, exporting.compare_outputs(want_float, got_float))
 
 
 def tune(cfg: DetectConfig, run_dir: Path) -> dict:

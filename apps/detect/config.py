@@ -2,12 +2,13 @@
 
 import dataclasses
 
-from apps.common.config import ConfigError
 from apps.common.config import OptimizerConfig
 from apps.common.config import RegularizationConfig
 from apps.common.config import RuntimeConfig
 from apps.common.config import TrainConfig
 from apps.common.config import TuneConfig
+from apps.common.config import check
+from apps.common.config import validate_common
 
 SOURCES = ("shapes",)
 
@@ -70,7 +71,7 @@ class DetectConfig:
         default_factory=DetectionConfig
     )
     optimizer: OptimizerConfig = dataclasses.field(
-        default_factory=OptimizerConfig
+        default_factory=lambda: OptimizerConfig(learning_rate=2e-3)
     )
     regularization: RegularizationConfig = dataclasses.field(
         default_factory=RegularizationConfig
@@ -87,72 +88,60 @@ class DetectConfig:
 
     def validate(self) -> None:
         """Range checks that types alone cannot express."""
+        validate_common(self)
         d, m, det = self.data, self.model, self.detection
-        checks = [
-            (d.source in SOURCES, "data.source", f"one of {SOURCES}", d.source),
-            (
-                d.image_size >= 32 and d.image_size % 16 == 0,
-                "data.image_size",
-                "a multiple of 16, at least 32",
-                d.image_size,
-            ),
-            (d.num_train >= 1, "data.num_train", ">= 1", d.num_train),
-            (d.num_val >= 1, "data.num_val", ">= 1", d.num_val),
-            (d.max_boxes >= 1, "data.max_boxes", ">= 1", d.max_boxes),
-            (
-                d.augment_strength >= 0,
-                "data.augment_strength",
-                ">= 0",
-                d.augment_strength,
-            ),
-            (m.width > 0, "model.width", "> 0", m.width),
-            (m.depth >= 0, "model.depth", ">= 0", m.depth),
-            (m.num_anchors >= 1, "model.num_anchors", ">= 1", m.num_anchors),
-            (
-                all(len(a) == 2 and min(a) > 0 for a in m.anchors),
-                "model.anchors",
-                "(height, width) pairs > 0",
-                m.anchors,
-            ),
-            (
-                0 <= det.score_threshold <= 1,
-                "detection.score_threshold",
-                "in [0, 1]",
-                det.score_threshold,
-            ),
-            (
-                0 <= det.iou_threshold <= 1,
-                "detection.iou_threshold",
-                "in [0, 1]",
-                det.iou_threshold,
-            ),
-            (
-                det.max_detections >= 1,
-                "detection.max_detections",
-                ">= 1",
-                det.max_detections,
-            ),
-            (
-                0 <= self.regularization.dropout < 1,
-                "regularization.dropout",
-                "in [0, 1)",
-                self.regularization.dropout,
-            ),
-            (self.train.epochs >= 1, "train.epochs", ">= 1", self.train.epochs),
-            (
-                self.train.batch_size >= 1,
-                "train.batch_size",
-                ">= 1",
-                self.train.batch_size,
-            ),
-        ]
-        for ok, key, expected, value in checks:
-            if not ok:
-                raise ConfigError(
-                    f"{key}: expected {expected}, received {value!r}"
-                )
-        if m.anchors and len(m.anchors) != m.num_anchors:
-            raise ConfigError(
-                f"model.anchors: expected {m.num_anchors} pairs "
-                f"(model.num_anchors), received {len(m.anchors)}"
-            )
+        check(d.source in SOURCES, "data.source", f"one of {SOURCES}", d.source)
+        check(
+            d.image_size >= 32 and d.image_size % 16 == 0,
+            "data.image_size",
+            "a multiple of 16, at least 32",
+            d.image_size,
+        )
+        for key in ("num_train", "num_val", "num_test", "max_boxes"):
+            value = getattr(d, key)
+            check(value >= 1, f"data.{key}", ">= 1", value)
+        check(
+            d.augment_strength >= 0,
+            "data.augment_strength",
+            ">= 0",
+            d.augment_strength,
+        )
+        check(m.width > 0, "model.width", "> 0", m.width)
+        check(m.depth >= 0, "model.depth", ">= 0", m.depth)
+        check(m.num_anchors >= 1, "model.num_anchors", ">= 1", m.num_anchors)
+        check(
+            all(len(a) == 2 and min(a) > 0 for a in m.anchors),
+            "model.anchors",
+            "(height, width) pairs > 0",
+            m.anchors,
+        )
+        check(
+            not m.anchors or len(m.anchors) == m.num_anchors,
+            "model.anchors",
+            f"{m.num_anchors} pairs (model.num_anchors)",
+            m.anchors,
+        )
+        check(
+            0 <= det.score_threshold <= 1,
+            "detection.score_threshold",
+            "in [0, 1]",
+            det.score_threshold,
+        )
+        check(
+            0 < det.iou_threshold <= 1,
+            "detection.iou_threshold",
+            "in (0, 1]",
+            det.iou_threshold,
+        )
+        check(
+            det.max_detections >= 1,
+            "detection.max_detections",
+            ">= 1",
+            det.max_detections,
+        )
+        check(
+            0 <= det.eval_score_threshold <= 1,
+            "detection.eval_score_threshold",
+            "in [0, 1]",
+            det.eval_score_threshold,
+        )

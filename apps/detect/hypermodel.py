@@ -63,6 +63,7 @@ class DetectHyperModel(keras_tuner.HyperModel):
             epochs=epochs,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=False,
         )
         result = app.score_source(cfg, model, self.val_source)
         return {"val_map50": result["map50"]}

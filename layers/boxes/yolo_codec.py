@@ -44,7 +44,8 @@ def encode_yolo_targets(
     """Encodes one image's boxes into the YOLO target grid.
 
     Each valid box (class >= 0) goes to the cell holding its centre and to the
-    anchor whose shape has the highest IoU with the box (both centred).
+    anchor whose shape has the highest IoU with the box (both centred). When
+    several boxes fall in the same cell and anchor, the first one keeps it.
 
     Args:
         boxes: `(max_boxes, 4)` normalized xyxy boxes, zero padded.
@@ -99,11 +100,17 @@ def encode_yolo_targets(
         [tf.stack([ones, bx, by, h, w], axis=-1), one_hot], axis=-1
     )
     indices = tf.stack([row, col, best], axis=-1)
-    grid = tf.scatter_nd(indices, values, (grid_size, grid_size, k, depth))
-    # Two boxes in the same slot would add up: keep the values of one of them
-    # by dividing by the slot's count (pc becomes exactly 1 again).
-    count = tf.scatter_nd(indices, tf.ones_like(bx), (grid_size, grid_size, k))
-    grid = grid / tf.maximum(count, 1.0)[..., None]
+    # Two boxes in the same slot would add up (scatter_nd sums duplicates):
+    # keep only the first of them.
+    slot = (row * grid_size + col) * k + best
+    order = tf.range(tf.shape(slot)[0])
+    first = tf.math.unsorted_segment_min(order, slot, grid_size * grid_size * k)
+    keep = tf.equal(tf.gather(first, slot), order)
+    grid = tf.scatter_nd(
+        tf.boolean_mask(indices, keep),
+        tf.boolean_mask(values, keep),
+        (grid_size, grid_size, k, depth),
+    )
     return tf.reshape(grid, (grid_size, grid_size, k * depth))
 
 
@@ -211,16 +218,35 @@ def kmeans_anchors(
             f"Received: {len(sizes)} boxes"
         )
     rng = np.random.default_rng(seed)
-    centres = sizes[rng.choice(len(sizes), k, replace=False)]
-    assign = np.full(len(sizes), -1)
-    for _ in range(iterations):
+
+    def shape_iou(centres):
         inter = np.minimum(sizes[:, None, 0], centres[None, :, 0]) * np.minimum(
             sizes[:, None, 1], centres[None, :, 1]
         )
         union = (
             sizes.prod(axis=1)[:, None] + centres.prod(axis=1)[None, :] - inter
         )
-        new_assign = np.argmax(inter / union, axis=1)
+        return inter / union
+
+    # Greedy k-means++ seeding with the 1 - IoU distance: uniformly drawn
+    # initial centres often fall in one cluster, and Lloyd's steps never
+    # split them.
+    def potential(centres):
+        return np.square(1.0 - shape_iou(centres).max(axis=1))
+
+    trials = 2 + int(np.log(k))
+    centres = sizes[[rng.integers(len(sizes))]]
+    while len(centres) < k:
+        weights = potential(centres)
+        if weights.sum() > 0:
+            picks = rng.choice(len(sizes), trials, p=weights / weights.sum())
+        else:  # fewer distinct shapes than k
+            picks = rng.integers(len(sizes), size=trials)
+        candidates = [np.concatenate([centres, sizes[[i]]]) for i in picks]
+        centres = min(candidates, key=lambda c: potential(c).sum())
+    assign = np.full(len(sizes), -1)
+    for _ in range(iterations):
+        new_assign = np.argmax(shape_iou(centres), axis=1)
         if np.array_equal(new_assign, assign):
             break
         assign = new_assign

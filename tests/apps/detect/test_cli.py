@@ -1,0 +1,303 @@
+"""`python -m apps.detect` end to end on the tiny config, and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps.detect.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLSUITE_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def test_help_ends_with_numbered_examples(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Config order" in out
+    assert "  1. python -m apps.detect" in out
+    for verb in ("train", "evaluate", "predict", "export", "tune"):
+        assert verb in out
+        assert main([verb, "--help"]) == 0
+
+
+def test_unknown_set_key_is_one_line_exit_2(runs_root, capsys):
+    code = main(["train", "--set", "train.epoch=3", "--run", "x"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "nearest valid key: 'train.epochs'" in err
+    assert not (runs_root / "detect" / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["evaluate", "--run", "nowhere"], "run folder not found"),
+        (["train", "--config", "missing.yaml"], "config file not found"),
+        (["train", "--set", "data.image_size=50"], "multiple of 16"),
+        (["train", "--set", "optimizer.name=adagrad"], "optimizer.name"),
+    ],
+)
+def test_bad_usage_exit_2(runs_root, capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("DLSUITE_RUNS")
+    os.environ["DLSUITE_RUNS"] = str(root)
+    try:
+        assert main(["train", "--config", TINY, "--run", "tiny"]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("DLSUITE_RUNS")
+        else:
+            os.environ["DLSUITE_RUNS"] = old
+    return root / "detect" / "tiny"
+
+
+def test_train_writes_a_complete_run(tiny_run):
+    for name in (
+        "config.yaml",
+        "model.keras",
+        "history.csv",
+        "plots/training.png",
+        "checkpoints/last.keras",
+    ):
+        assert (tiny_run / name).exists(), name
+    assert any((tiny_run / "logs").rglob("*tfevents*"))
+    config = (tiny_run / "config.yaml").read_text()
+    assert "anchors:" in config and "- - " in config  # k-means anchors saved
+
+
+def test_finished_run_is_not_overwritten(tiny_run, monkeypatch, capsys):
+    monkeypatch.setenv("DLSUITE_RUNS", str(tiny_run.parents[1]))
+    before = (tiny_run / "model.keras").stat().st_mtime
+    assert main(["train", "--config", TINY, "--run", "tiny"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (tiny_run / "model.keras").stat().st_mtime == before
+
+
+def test_evaluate_writes_metrics_and_pr_plot(tiny_run):
+    assert main(["evaluate", "--run", str(tiny_run)]) == 0
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert 0.0 <= metrics["map50"] <= 1.0
+    assert set(metrics["per_class"]) == {"circle", "square", "triangle"}
+    assert (tiny_run / "plots" / "pr_curve.png").stat().st_size > 1000
+
+
+def test_export_then_load_without_this_repo_then_predict(tiny_run, tmp_path):
+    assert main(["export", "--run", str(tiny_run)]) == 0
+    versions = sorted((tiny_run / "export").iterdir())
+    export_dir = versions[-1]
+    assert (export_dir / "saved_model.pb").is_file()
+    assert (export_dir / "assets.extra" / "labels.txt").read_text().split() == [
+        "circle",
+        "square",
+        "triangle",
+    ]
+    # A server: plain tf.saved_model.load in a process with no repo on the
+    # path, JPEG bytes in, boxes in input pixels out.
+    from PIL import Image
+
+    image = (np.random.default_rng(0).random((40, 90, 3)) * 255).astype(
+        np.uint8
+    )
+    Image.fromarray(image).save(tmp_path / "x.jpg")
+    script = (
+        "import sys, tensorflow as tf\n"
+        "assert 'apps' not in sys.modules\n"
+        f"m = tf.saved_model.load({str(export_dir)!r})\n"
+        f"data = open({str(tmp_path / 'x.jpg')!r}, 'rb').read()\n"
+        "out = m.signatures['serving_default'](images=tf.constant([data]))\n"
+        "print(sorted(out), out['boxes'].shape, out['num_detections'].shape)\n"
+        "b = out['boxes'].numpy()\n"
+        "assert (b[..., 0::2] <= 90).all() and (b[..., 1::2] <= 40).all()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "['boxes', 'classes', 'num_detections', 'scores']" in proc.stdout
+    assert "(1, 100, 4) (1,)" in proc.stdout
+    # Bad bytes are an InvalidArgument error, not a crash.
+    loaded = tf.saved_model.load(str(export_dir))
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        loaded.signatures["serving_default"](images=tf.constant([b"junk"]))
+
+    out_dir = tmp_path / "pred"
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(tiny_run),
+                "--input",
+                str(tmp_path / "x.jpg"),
+                "--output",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
+    result = json.loads((out_dir / "predictions.json").read_text())
+    assert result["predictions"][0]["file"].endswith("x.jpg")
+    assert (out_dir / "x.detections.png").is_file()
+
+
+def test_predict_bad_inputs_write_nothing(tiny_run, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    cases = [
+        (tmp_path / "missing.jpg", "missing.jpg"),
+        (bad, "not a readable image"),
+        (text, "not an image file"),
+    ]
+    for path, expected in cases:
+        code = main(
+            [
+                "predict",
+                "--run",
+                str(tiny_run),
+                "--input",
+                str(path),
+                "--output",
+                str(out_dir),
+            ]
+        )
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert expected in err and err.count("\n") == 1
+    # A corrupt image inside a folder: named, exit 2, nothing written.
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (20, 20)).save(folder / "a.png")
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(tiny_run),
+                "--input",
+                str(folder),
+                "--output",
+                str(out_dir),
+            ]
+        )
+        == 2
+    )
+    assert "b.jpg" in capsys.readouterr().err
+    assert not out_dir.exists()
+
+
+def test_tune_writes_a_best_config_usable_with_config(runs_root, capsys):
+    assert main(["tune", "--config", TINY, "--run", "sweep"]) == 0
+    sweep = runs_root / "detect" / "sweep"
+    best = sweep / "best.yaml"
+    assert best.is_file()
+    trials = json.loads((sweep / "trials.json").read_text())["trials"]
+    assert len(trials) == 2
+    assert {"learning_rate", "width", "num_anchors", "augment_strength"} <= set(
+        trials[0]
+    )
+    # Running the same sweep again resumes it: no completed trial is redone.
+    trial_dirs = sorted((sweep / "tuner" / "sweep").glob("trial_*"))
+    stamps = [(d / "trial.json").stat().st_mtime for d in trial_dirs]
+    assert main(["tune", "--config", TINY, "--run", "sweep"]) == 0
+    assert "Reloading Tuner" in capsys.readouterr().out
+    again = sorted((sweep / "tuner" / "sweep").glob("trial_*"))
+    assert again == trial_dirs
+    assert [(d / "trial.json").stat().st_mtime for d in again] == stamps
+    from apps.common import config as config_lib
+    from apps.detect.config import DetectConfig
+
+    cfg = config_lib.resolve(DetectConfig, config_file=best)
+    assert cfg.model.width in (0.5, 0.75, 1.0)
+
+
+def test_killed_train_resumes_from_last_epoch(tmp_path):
+    env = dict(os.environ, DLSUITE_RUNS=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [
+        sys.executable,
+        "-m",
+        "apps.detect",
+        "train",
+        "--config",
+        TINY,
+        "--set",
+        "train.epochs=40",
+        "--run",
+        "r",
+    ]
+    run = tmp_path / "detect" / "r"
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        history = run / "history.csv"
+        if history.exists() and len(history.read_text().splitlines()) >= 3:
+            break
+        if proc.poll() is not None:
+            pytest.fail(proc.stderr.read().decode()[-2000:])
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (run / "backup").exists()
+    assert not (run / "model.keras").exists()
+    done = len((run / "history.csv").read_text().splitlines()) - 1
+    assert 2 <= done < 40
+    cmd[cmd.index("train.epochs=40")] = "train.epochs=40"
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Resuming" in proc.stdout
+    epochs = [
+        int(line.split(",")[0])
+        for line in (run / "history.csv").read_text().splitlines()[1:]
+    ]
+    # Every epoch 0..39 ran; the one interrupted mid-way ran again at most.
+    assert sorted(set(epochs)) == list(range(40))
+    assert len(epochs) <= 41
+    assert (run / "model.keras").is_file()
+    assert not (run / "backup").exists()
