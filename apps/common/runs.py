@@ -34,7 +34,8 @@ def run_dir_for_training(
     root: Path | None = None,
     overwrite: bool = False,
 ) -> tuple[Path, bool]:
-    """Chooses the folder of a `train` run.
+    """Chooses the folder of a `train` run (created later, by the app, once
+    its data was read, so bad input leaves no folder behind).
 
     A new name gives a new folder. An existing folder whose training did not
     finish (it has a `backup/` from `BackupAndRestore`) is resumed. A
@@ -58,11 +59,16 @@ def run_dir_for_training(
                 f"{run_dir}: folder exists and is not a run; choose another "
                 "--run name"
             )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunError(f"{run_dir}: cannot create run folder ({err.strerror})")
     return run_dir, False
+
+
+def ensure_dir(path: Path) -> Path:
+    """Creates a run folder (once its inputs were read), one-line errors."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunError(f"{path}: cannot create folder ({err.strerror})")
+    return Path(path)
 
 
 def existing_run(path: str | Path) -> Path:

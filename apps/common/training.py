@@ -157,7 +157,11 @@ def standard_callbacks(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     last = ckpt_dir / "last.keras"
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        # double_checkpoint keeps the previous epoch's backup, which Keras
+        # falls back to when a kill left the newest one half-written.
+        keras.callbacks.BackupAndRestore(
+            str(run_dir / "backup"), double_checkpoint=True
+        ),
         StopOnNaN(last),
         keras.callbacks.ModelCheckpoint(
             str(ckpt_dir / "best.keras"), monitor=monitor, save_best_only=True

@@ -31,6 +31,7 @@ from pipelines.images import decode_image_file
 from pipelines.images import list_images
 from pipelines.letterbox import letterbox
 from pipelines.letterbox import unletterbox_boxes
+from pipelines.synthetic.shapes import make_shapes_arrays
 
 APP = "detect"
 STRIDE = 8
@@ -120,6 +121,11 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     train_source = load_split(cfg.data, "train", progress=True)
     val_source = load_split(cfg.data, "val", progress=True)
     cfg = with_anchors(cfg, train_source)
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(cfg.data, class_names=class_names(cfg.data)),
+    )
+    runs.ensure_dir(run_dir)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     steps = len(train_source["images"]) // cfg.train.batch_size
     if cfg.train.steps_per_epoch:
@@ -349,7 +355,7 @@ def _check_export(cfg: DetectConfig, model: keras.Model, path: Path) -> float:
     from apps.detect import serving
 
     size = cfg.data.image_size
-    source = load_split(dataclasses.replace(cfg.data, num_test=2), "test")
+    source = make_shapes_arrays(2, size, seed=cfg.data.seed * 1000 + 5)
     images = [source["images"][0], source["images"][1]]
     wide = tf.image.resize(images[1], (size // 2, size), "nearest")
     images[1] = tf.cast(wide, tf.uint8).numpy()
@@ -377,10 +383,11 @@ def tune(cfg: DetectConfig, run_dir: Path) -> dict:
 
     apply_runtime(cfg.runtime)
     run_dir = Path(run_dir)
-    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     print(f"Preparing data ({cfg.data.source})")
     train_source = load_split(cfg.data, "train", progress=True)
     val_source = load_split(cfg.data, "val", progress=True)
+    runs.ensure_dir(run_dir)
+    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     hypermodel = DetectHyperModel(cfg, train_source, val_source)
     tuner = tuning.make_tuner(hypermodel, cfg.tune, run_dir / "tuner")
     tuner.search(epochs=cfg.tune.epochs, verbose=cfg.train.verbose)

@@ -10,7 +10,7 @@ from apps.common.config import TuneConfig
 from apps.common.config import check
 from apps.common.config import validate_common
 
-SOURCES = ("shapes",)
+SOURCES = ("shapes", "manifest")
 
 
 @dataclasses.dataclass
@@ -19,9 +19,19 @@ class DataConfig:
 
     `source: shapes` is the embedded synthetic dataset (circles, squares and
     triangles, generated from `seed`): no download, same data everywhere.
+    `source: manifest` reads JSON manifests (`pipelines.manifest`) from
+    `train_path`, `val_path` and `test_path` (defaults to `val_path`);
+    unreadable images are skipped and listed unless `strict`.
+    `class_names` is filled in by `train` so a run never needs its data to
+    name what it detects.
     """
 
     source: str = "shapes"
+    train_path: str = ""
+    val_path: str = ""
+    test_path: str = ""
+    strict: bool = False
+    class_names: list[str] = dataclasses.field(default_factory=list)
     image_size: int = 128
     num_train: int = 2000
     num_val: int = 200

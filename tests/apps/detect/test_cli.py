@@ -301,3 +301,45 @@ def test_killed_train_resumes_from_last_epoch(tmp_path):
     assert len(epochs) <= 41
     assert (run / "model.keras").is_file()
     assert not (run / "backup").exists()
+
+
+def test_manifest_dataset_with_a_corrupt_image(runs_root, tmp_path, capsys):
+    from pipelines.synthetic.shapes import write_shapes_folder
+
+    train = write_shapes_folder(tmp_path / "train", 16, 64, seed=1)
+    val = write_shapes_folder(tmp_path / "val", 8, 64, seed=2)
+    (tmp_path / "train" / "shape_00003.png").write_bytes(b"\x89PNG broken")
+    sets = [
+        "--set",
+        "data.source=manifest",
+        "--set",
+        f"data.train_path={train}",
+        "--set",
+        f"data.val_path={val}",
+    ]
+    # Strict: one line naming the file, exit 2, no run folder.
+    code = main(
+        [
+            "train",
+            "--config",
+            TINY,
+            *sets,
+            "--set",
+            "data.strict=true",
+            "--run",
+            "m",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "shape_00003.png: not a readable image" in _last_line(err)
+    assert "Traceback" not in err
+    assert sum("error:" in line for line in err.splitlines()) == 1
+    assert not (runs_root / "detect" / "m").exists()
+    # Default: the bad image is skipped and listed; training goes on.
+    assert main(["train", "--config", TINY, *sets, "--run", "m"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 15 images" in out and "1 unreadable images skipped" in out
+    assert "skipped unreadable image:" in out and "shape_00003.png" in out
+    config = (runs_root / "detect" / "m" / "config.yaml").read_text()
+    assert "- circle" in config  # class names travel with the run
