@@ -23,6 +23,25 @@ import numpy as np
 import tensorflow as tf
 
 
+def check_yolo_args(anchors, num_classes) -> tuple[list[list[float]], int]:
+    """Validates the arguments every YOLO layer and loss takes.
+
+    Returns:
+        `(anchors, num_classes)` as a list of float pairs and an int.
+    """
+    pairs = [[float(a) for a in pair] for pair in anchors]
+    if not pairs or any(len(a) != 2 or min(a) <= 0 for a in pairs):
+        raise ValueError(
+            "Expected anchors as a non-empty list of positive "
+            f"(height, width) pairs. Received: anchors={anchors}"
+        )
+    if int(num_classes) < 1:
+        raise ValueError(
+            f"Expected num_classes >= 1. Received: num_classes={num_classes}"
+        )
+    return pairs, int(num_classes)
+
+
 def _as_anchors(anchors) -> tf.Tensor:
     anchors = tf.convert_to_tensor(anchors, dtype=tf.float32)
     if anchors.shape.rank != 2 or anchors.shape[-1] != 2:

@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from layers.boxes.yolo_codec import check_yolo_args
 from layers.boxes.yolo_codec import decode_yolo_predictions
 from layers.serialization import register
 
@@ -72,19 +73,7 @@ class YoloDecode(keras.layers.Layer):
 
     def __init__(self, anchors, num_classes, **kwargs):
         super().__init__(**kwargs)
-        anchors = [[float(a) for a in pair] for pair in anchors]
-        if not anchors or any(len(a) != 2 or min(a) <= 0 for a in anchors):
-            raise ValueError(
-                "Expected anchors as a non-empty list of positive "
-                f"(height, width) pairs. Received: anchors={anchors}"
-            )
-        if int(num_classes) < 1:
-            raise ValueError(
-                "Expected num_classes >= 1. "
-                f"Received: num_classes={num_classes}"
-            )
-        self.anchors = anchors
-        self.num_classes = int(num_classes)
+        self.anchors, self.num_classes = check_yolo_args(anchors, num_classes)
 
     def call(self, raw):
         return decode_yolo_predictions(

@@ -19,6 +19,7 @@ cheatsheet's `c1..cp`.
 import keras
 import tensorflow as tf
 
+from layers.boxes.yolo_codec import check_yolo_args
 from layers.serialization import register
 
 
@@ -103,19 +104,15 @@ class YoloLoss(keras.losses.Loss):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        anchors = [[float(a) for a in pair] for pair in anchors]
-        if not anchors or any(len(a) != 2 or min(a) <= 0 for a in anchors):
-            raise ValueError(
-                "Expected anchors as a non-empty list of positive "
-                f"(height, width) pairs. Received: anchors={anchors}"
-            )
-        if int(num_classes) < 1:
-            raise ValueError(
-                "Expected num_classes >= 1. "
-                f"Received: num_classes={num_classes}"
-            )
-        self.anchors = anchors
-        self.num_classes = int(num_classes)
+        self.anchors, self.num_classes = check_yolo_args(anchors, num_classes)
+        for key, value in (
+            ("lambda_coord", lambda_coord),
+            ("lambda_noobj", lambda_noobj),
+        ):
+            if not float(value) >= 0:
+                raise ValueError(
+                    f"Expected {key} >= 0. Received: {key}={value}"
+                )
         self.lambda_coord = float(lambda_coord)
         self.lambda_noobj = float(lambda_noobj)
 

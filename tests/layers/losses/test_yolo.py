@@ -308,3 +308,8 @@ def test_gradient_is_zero_for_coordinates_of_empty_slots():
     assert np.all(grad[..., 1:][empty] == 0.0)
     assert np.all(grad[..., 0][empty] != 0.0)
     assert np.all(np.abs(grad[..., 1:5][~empty]) > 0.0)
+
+
+def test_negative_lambdas_are_rejected():
+    with pytest.raises(ValueError, match="lambda_noobj >= 0"):
+        YoloLoss([[0.2, 0.2]], 2, lambda_noobj=-1.0)
