@@ -9,45 +9,22 @@
 Paths are relative to the manifest's folder and may not leave it; boxes are
 in pixels of the image file. `pipelines.synthetic.shapes.write_shapes_folder`
 writes this format. Images are letterboxed to the training size while
-reading, so every sample is an `(S, S, 3)` uint8 array with normalized xyxy
-boxes, padded like every other source.
+reading (`pipelines.datasets.records`), so every sample is an `(S, S, 3)`
+uint8 array with normalized xyxy boxes, padded like every other source.
 """
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from pipelines.datasets.records import ReadReport
+from pipelines.datasets.records import Record
+from pipelines.datasets.records import records_to_arrays
+from pipelines.datasets.records import resolve_inside
 from pipelines.errors import DataError
-from pipelines.images import ImageReadError
-from pipelines.images import decode_image_file
-from pipelines.letterbox import letterbox
 
-
-@dataclasses.dataclass
-class ReadReport:
-    """What reading a dataset found: counts and every problem, by file."""
-
-    images: int = 0
-    boxes: int = 0
-    skipped_images: list[str] = dataclasses.field(default_factory=list)
-    clipped_boxes: int = 0
-    dropped_boxes: int = 0
-    truncated_boxes: int = 0
-
-    def summary(self, name: str) -> str:
-        """One line for the user, printed before training."""
-        line = f"{name}: {self.images} images, {self.boxes} boxes"
-        extras = [
-            f"{self.clipped_boxes} boxes clipped to the image",
-            f"{self.dropped_boxes} zero-area boxes dropped",
-            f"{self.truncated_boxes} boxes over max_boxes dropped",
-            f"{len(self.skipped_images)} unreadable images skipped",
-        ]
-        extras = [e for e in extras if not e.startswith("0 ")]
-        return line + (f" ({'; '.join(extras)})" if extras else "")
+__all__ = ["ReadReport", "read_manifest"]
 
 
 def _field(entry, key, kind, where):
@@ -61,13 +38,34 @@ def _field(entry, key, kind, where):
     return value
 
 
-def _inside(root: Path, name: str, where: str) -> Path:
-    path = (root / name).resolve()
-    if not path.is_relative_to(root.resolve()):
+def _record(entry, root: Path, where: str) -> Record:
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: expected an object")
+    name = _field(entry, "file", str, where)
+    file = resolve_inside(root, name, f"{where}.file")
+    boxes = _field(entry, "boxes", list, where)
+    labels = _field(entry, "classes", list, where)
+    if len(boxes) != len(labels):
         raise DataError(
-            f"{where}.file: path {name!r} leaves the dataset folder"
+            f"{where}: {len(boxes)} boxes but {len(labels)} classes"
         )
-    return path
+    for j, box in enumerate(boxes):
+        if (
+            not isinstance(box, list)
+            or len(box) != 4
+            or not all(isinstance(v, (int, float)) for v in box)
+        ):
+            raise DataError(
+                f"{where}.boxes[{j}]: expected [x_min, y_min, x_max, "
+                f"y_max] numbers, received {box!r}"
+            )
+    return Record(
+        file=file,
+        boxes=[tuple(float(v) for v in box) for box in boxes],
+        labels=labels,
+        where=where,
+        box_where=[f"{where}.classes[{j}]" for j in range(len(boxes))],
+    )
 
 
 def read_manifest(
@@ -111,84 +109,18 @@ def read_manifest(
     names = _field(data, "classes", list, str(path))
     entries = _field(data, "images", list, str(path))
     names = list(class_names or names)
-    index = {name: i for i, name in enumerate(names)}
-    report = ReadReport()
-    images, all_boxes, all_classes = [], [], []
-    root = path.parent
-    for i, entry in enumerate(
-        tqdm(entries, desc=path.name, disable=not progress)
-    ):
-        where = f"{path}: images[{i}]"
-        if not isinstance(entry, dict):
-            raise DataError(f"{where}: expected an object")
-        file = _inside(root, _field(entry, "file", str, where), where)
-        boxes = _field(entry, "boxes", list, where)
-        labels = _field(entry, "classes", list, where)
-        if len(boxes) != len(labels):
-            raise DataError(
-                f"{where}: {len(boxes)} boxes but {len(labels)} classes"
-            )
-        try:
-            image = decode_image_file(file)
-        except ImageReadError:
-            if strict:
-                raise
-            report.skipped_images.append(str(file))
-            continue
-        height, width = image.shape[:2]
-        rows = []
-        for j, (box, label) in enumerate(zip(boxes, labels)):
-            if label not in index:
-                raise DataError(
-                    f"{where}.classes[{j}]: unknown class {label!r} "
-                    f"(expected one of {', '.join(names)})"
-                )
-            if (
-                not isinstance(box, list)
-                or len(box) != 4
-                or not all(isinstance(v, (int, float)) for v in box)
-            ):
-                raise DataError(
-                    f"{where}.boxes[{j}]: expected [x_min, y_min, x_max, "
-                    f"y_max] numbers, received {box!r}"
-                )
-            x0, y0, x1, y1 = (float(v) for v in box)
-            clipped = (
-                min(max(x0, 0), width),
-                min(max(y0, 0), height),
-                min(max(x1, 0), width),
-                min(max(y1, 0), height),
-            )
-            if clipped != (x0, y0, x1, y1):
-                report.clipped_boxes += 1
-            x0, y0, x1, y1 = clipped
-            if x1 <= x0 or y1 <= y0:
-                report.dropped_boxes += 1
-                continue
-            rows.append((x0, y0, x1, y1, index[label]))
-        if len(rows) > max_boxes:
-            report.truncated_boxes += len(rows) - max_boxes
-            rows = rows[:max_boxes]
-        square, scale, offset = letterbox(image, image_size)
-        padded = np.zeros((max_boxes, 4), np.float32)
-        classes = np.full((max_boxes,), -1, np.int32)
-        if rows:
-            arr = np.array(rows, np.float32)
-            shift = np.tile(offset.numpy(), 2)
-            padded[: len(rows)] = (arr[:, :4] * float(scale) + shift) / (
-                image_size
-            )
-            classes[: len(rows)] = arr[:, 4].astype(np.int32)
-        images.append(np.clip(np.rint(square.numpy()), 0, 255).astype(np.uint8))
-        all_boxes.append(padded)
-        all_classes.append(classes)
-        report.images += 1
-        report.boxes += len(rows)
-    if not images:
-        raise DataError(f"{path}: no readable images")
-    arrays = {
-        "images": np.stack(images),
-        "boxes": np.stack(all_boxes),
-        "classes": np.stack(all_classes),
-    }
+    records = [
+        _record(entry, path.parent, f"{path}: images[{i}]")
+        for i, entry in enumerate(entries)
+    ]
+    arrays, report = records_to_arrays(
+        records,
+        names,
+        image_size=image_size,
+        max_boxes=max_boxes,
+        strict=strict,
+        progress=progress,
+        desc=path.name,
+        source=path,
+    )
     return arrays, names, report

@@ -10,7 +10,7 @@ from apps.common.config import TuneConfig
 from apps.common.config import check
 from apps.common.config import validate_common
 
-SOURCES = ("shapes", "manifest")
+SOURCES = ("shapes", "manifest", "dataset", "tfds")
 
 
 @dataclasses.dataclass
@@ -22,6 +22,11 @@ class DataConfig:
     `source: manifest` reads JSON manifests (`pipelines.manifest`) from
     `train_path`, `val_path` and `test_path` (defaults to `val_path`);
     unreadable images are skipped and listed unless `strict`.
+    `source: dataset` reads the dataset YAML `dataset` (VOC, COCO, YOLO txt
+    or manifest; see `pipelines.datasets.spec`); a relative path is looked
+    up in the current folder, then in `apps/detect/configs/`.
+    `source: tfds` reads the tensorflow-datasets detection builder
+    `tfds_name` (e.g. `voc/2007`), which must already be downloaded.
     `class_names` is filled in by `train` so a run never needs its data to
     name what it detects.
     """
@@ -30,9 +35,11 @@ class DataConfig:
     train_path: str = ""
     val_path: str = ""
     test_path: str = ""
+    dataset: str = ""
+    tfds_name: str = ""
     strict: bool = False
     class_names: list[str] = dataclasses.field(default_factory=list)
-    image_size: int = 128
+    image_size: int = 96
     num_train: int = 2000
     num_val: int = 200
     num_test: int = 200
@@ -87,7 +94,7 @@ class DetectConfig:
         default_factory=RegularizationConfig
     )
     train: TrainConfig = dataclasses.field(
-        default_factory=lambda: TrainConfig(epochs=8, batch_size=32)
+        default_factory=lambda: TrainConfig(epochs=16, batch_size=32)
     )
     tune: TuneConfig = dataclasses.field(
         default_factory=lambda: TuneConfig(

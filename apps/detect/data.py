@@ -6,12 +6,19 @@ from pathlib import Path
 import numpy as np
 
 from apps.detect.config import DataConfig
+from pipelines.datasets.records import ReadReport
+from pipelines.datasets.spec import load_dataset_split
+from pipelines.datasets.spec import read_dataset_spec
+from pipelines.datasets.tfds_source import load_tfds_split
+from pipelines.datasets.tfds_source import tfds_class_names
 from pipelines.errors import DataError
 from pipelines.manifest import read_manifest
 from pipelines.synthetic.shapes import SHAPE_CLASSES
 from pipelines.synthetic.shapes import make_shapes_arrays
 
 SPLITS = ("train", "val", "test")
+CONFIGS = Path(__file__).resolve().parent / "configs"
+TFDS_SPLITS = {"train": "train", "val": "validation", "test": "test"}
 
 
 def _manifest_path(cfg: DataConfig, split: str) -> Path:
@@ -28,6 +35,41 @@ def _manifest_path(cfg: DataConfig, split: str) -> Path:
     return Path(paths[split])
 
 
+def dataset_yaml(cfg: DataConfig) -> Path:
+    """`data.dataset` as a path: as given when it exists (absolute, or
+    relative to the current folder), else in `apps/detect/configs/`."""
+    if not cfg.dataset:
+        raise DataError(
+            "data.dataset: expected a dataset YAML file for "
+            "data.source=dataset, received nothing"
+        )
+    path = Path(cfg.dataset).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    bundled = CONFIGS / path
+    if not bundled.exists():
+        raise DataError(
+            f"data.dataset: {path} not found (looked in the current folder "
+            f"and in {CONFIGS})"
+        )
+    return bundled
+
+
+def _tfds_name(cfg: DataConfig) -> str:
+    if not cfg.tfds_name:
+        raise DataError(
+            "data.tfds_name: expected a tfds builder name (e.g. voc/2007) "
+            "for data.source=tfds, received nothing"
+        )
+    return cfg.tfds_name
+
+
+def _print_report(report: ReadReport, split: str) -> None:
+    print(report.summary(split))
+    for skipped in report.skipped_images:
+        print(f"  skipped unreadable image: {skipped}")
+
+
 def class_names(cfg: DataConfig) -> list[str]:
     """The class names of the configured source."""
     if cfg.class_names:
@@ -39,6 +81,10 @@ def class_names(cfg: DataConfig) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise DataError(f"{path}: cannot read 'classes' ({err})")
         return [str(n) for n in names]
+    if cfg.source == "dataset":
+        return read_dataset_spec(dataset_yaml(cfg)).names
+    if cfg.source == "tfds":
+        return tfds_class_names(_tfds_name(cfg))
     return list(SHAPE_CLASSES)
 
 
@@ -48,8 +94,9 @@ def load_split(
     """Padded arrays (`images`, `boxes`, `classes`) of one split.
 
     The synthetic splits are disjoint by construction: each split draws from
-    its own seed. A manifest split is read, checked and letterboxed; what
-    was clipped, dropped or skipped is printed in one summary line.
+    its own seed. A manifest, dataset-YAML or tfds split is read, checked
+    and letterboxed; what was clipped, dropped or skipped is printed in one
+    summary line.
     """
     if split not in SPLITS:
         raise ValueError(f"Expected split in {SPLITS}. Received: {split!r}")
@@ -62,9 +109,42 @@ def load_split(
             strict=cfg.strict,
             progress=progress,
         )
-        print(report.summary(split))
-        for skipped in report.skipped_images:
-            print(f"  skipped unreadable image: {skipped}")
+        _print_report(report, split)
+        return arrays
+    if cfg.source == "dataset":
+        path = dataset_yaml(cfg)
+        spec = read_dataset_spec(path)
+        if cfg.class_names and list(cfg.class_names) != spec.names:
+            raise DataError(
+                f"{path}: names {spec.names} differ from data.class_names "
+                f"{list(cfg.class_names)}"
+            )
+        # Like the manifest source, test falls back to val.
+        name = "val" if split == "test" and "test" not in spec.splits else split
+        arrays, _, report = load_dataset_split(
+            path,
+            name,
+            image_size=cfg.image_size,
+            max_boxes=cfg.max_boxes,
+            strict=cfg.strict,
+            progress=progress,
+        )
+        _print_report(report, split)
+        return arrays
+    if cfg.source == "tfds":
+        arrays, names, report = load_tfds_split(
+            _tfds_name(cfg),
+            TFDS_SPLITS[split],
+            image_size=cfg.image_size,
+            max_boxes=cfg.max_boxes,
+            progress=progress,
+        )
+        if cfg.class_names and list(cfg.class_names) != names:
+            raise DataError(
+                f"tfds {cfg.tfds_name!r}: class names differ from "
+                "data.class_names"
+            )
+        _print_report(report, split)
         return arrays
     count = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}
     return make_shapes_arrays(
