@@ -32,6 +32,8 @@ EXAMPLES = [
     f"{PROG} predict --run saved_models/detect/tiny --input photo.jpg "
     "--output out/",
     f"{PROG} export --run saved_models/detect/tiny",
+    f"{PROG} export --run saved_models/detect/tiny --format tflite "
+    "--quantization int8",
     f"{PROG} tune --config apps/detect/configs/tiny.yaml "
     "--set tune.max_trials=8 --run sweep",
 ]
@@ -82,8 +84,32 @@ def _predict(args) -> int:
 
 
 def _export(args) -> int:
-    runs.existing_run(args.run)
-    _print(_app().export(Path(args.run)))
+    run = runs.existing_run(args.run)
+    result = _app().export(run)
+    print(
+        f"SavedModel: {result['path']} (fresh-process check: max |diff| "
+        f"{result['max_abs_diff']:.2g})"
+    )
+    if args.format != "saved_model":
+        from apps.detect import convert
+
+        out = Path(result["path"]) / (
+            f"model_{args.quantization}.tflite"
+            if args.format == "tflite"
+            else "model.onnx"
+        )
+        if args.format == "tflite":
+            converted = convert.to_tflite(
+                run, out, quantization=args.quantization
+            )
+        else:
+            converted = convert.to_onnx(run, out)
+        print(
+            f"{args.format}: {converted['path']} "
+            f"({converted['size_bytes'] / 1e6:.2f} MB)"
+        )
+        result[args.format] = converted
+    _print(result)
     return 0
 
 
@@ -182,6 +208,23 @@ def _add_predict(p) -> None:
     )
 
 
+def _add_export(p) -> None:
+    cli.add_run_argument(p)
+    p.add_argument(
+        "--format",
+        default="saved_model",
+        choices=["saved_model", "tflite", "onnx"],
+        help="saved_model always; tflite/onnx are converted from its "
+        "fixed-size float signature (before NMS) and checked for parity",
+    )
+    p.add_argument(
+        "--quantization",
+        default="float32",
+        choices=["float32", "float16", "int8"],
+        help="for --format tflite",
+    )
+
+
 def _add_tune(p) -> None:
     cli.add_config_arguments(p)
     p.add_argument("--run", metavar="NAME", help="sweep name (default: dated)")
@@ -208,9 +251,9 @@ VERBS = [
     ),
     cli.Verb(
         "export",
-        "versioned SavedModel (bytes in, boxes out), checked "
-        "in a fresh process",
-        cli.add_run_argument,
+        "versioned SavedModel (bytes in, boxes out), checked in a fresh "
+        "process; TFLite (float32/float16/int8) and ONNX with parity checks",
+        _add_export,
         _export,
     ),
     cli.Verb(

@@ -343,3 +343,22 @@ def test_manifest_dataset_with_a_corrupt_image(runs_root, tmp_path, capsys):
     assert "skipped unreadable image:" in out and "shape_00003.png" in out
     config = (runs_root / "detect" / "m" / "config.yaml").read_text()
     assert "- circle" in config  # class names travel with the run
+
+
+def test_export_tflite_from_the_cli(tiny_run, capsys):
+    code = main(
+        [
+            "export",
+            "--run",
+            str(tiny_run),
+            "--format",
+            "tflite",
+            "--quantization",
+            "float16",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "model_float16.tflite" in out
+    files = list((tiny_run / "export").glob("*/model_float16.tflite"))
+    assert len(files) == 1 and files[0].stat().st_size > 10_000

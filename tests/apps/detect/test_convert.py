@@ -1,0 +1,137 @@
+"""TFLite and ONNX conversion of the tiny detector, with parity checks."""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.common.config import ConfigError
+from apps.common.runs import RunError
+from apps.detect import convert
+from apps.detect.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
+HAS_ONNX = all(
+    importlib.util.find_spec(name) for name in ("tf2onnx", "onnxruntime")
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("DLSUITE_RUNS")
+    os.environ["DLSUITE_RUNS"] = str(root)
+    try:
+        assert main(["train", "--config", TINY, "--run", "tiny"]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("DLSUITE_RUNS")
+        else:
+            os.environ["DLSUITE_RUNS"] = old
+    return root / "detect" / "tiny"
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_run):
+    """The three TFLite files in `export/1/`, by quantization."""
+    (tiny_run / "export" / "1").mkdir(parents=True)
+    return {
+        q: convert.to_tflite(tiny_run, quantization=q)
+        for q in convert.QUANTIZATIONS
+    }
+
+
+def test_each_quantization_passes_its_parity_check(tiny_run, converted):
+    for q, result in converted.items():
+        path = Path(result["path"])
+        assert path == tiny_run / "export" / "1" / f"model_{q}.tflite"
+        assert path.stat().st_size == result["size_bytes"]
+        parity = result["parity"]
+        assert parity["quantization"] == q
+        assert parity["slot_mean_iou"] >= convert.INT8_MIN_MEAN_IOU
+        if q != "int8":
+            assert parity["max_abs_diff_boxes"] <= convert.FLOAT_TOLERANCES[q]
+            assert parity["max_abs_diff_scores"] <= convert.FLOAT_TOLERANCES[q]
+    sizes = [converted[q]["size_bytes"] for q in ("float32", "float16", "int8")]
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] > 1.4 * sizes[1] and sizes[1] > 1.2 * sizes[2]
+    assert not list((tiny_run / "export" / "1").glob(".*partial*"))
+
+
+def test_check_tflite_parity_reloads_the_file(tiny_run, converted):
+    again = convert.check_tflite_parity(
+        tiny_run, converted["int8"]["path"], quantization="int8"
+    )
+    assert again["slot_mean_iou"] == pytest.approx(
+        converted["int8"]["parity"]["slot_mean_iou"]
+    )
+
+
+def test_run_tflite_then_our_nms(tiny_run, converted):
+    cfg, model = convert.load_raw_model(tiny_run)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3))
+    path = converted["float32"]["path"]
+    boxes, scores = convert.run_tflite(path, pixels)
+    # k=2 anchors on an 8x8 grid, 3 classes.
+    assert boxes.shape == (2, 128, 4) and scores.shape == (2, 128, 3)
+    want = model(pixels.astype(np.float32))
+    np.testing.assert_allclose(boxes, want["boxes"], atol=1e-4)
+    out = convert.tflite_detections(
+        path, pixels[0], score_threshold=0.0, max_detections=5
+    )
+    assert out["boxes"].shape == (1, 5, 4)
+    assert out["num_detections"][0] == 5
+    with pytest.raises(ValueError, match=r"\(N, 64, 64, 3\)"):
+        convert.run_tflite(path, pixels[:, :32])
+
+
+def test_latency_helper(converted):
+    ms = convert.time_tflite(converted["int8"]["path"], 64, 5, num_threads=2)
+    assert 0 < ms < 1000
+
+
+def test_failed_parity_leaves_no_file(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setitem(convert.FLOAT_TOLERANCES, "float16", 0.0)
+    out = tmp_path / "m.tflite"
+    with pytest.raises(RuntimeError, match="float16 outputs differ"):
+        convert.to_tflite(tiny_run, out, quantization="float16")
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_arguments(tiny_run, tmp_path):
+    with pytest.raises(ValueError, match="quantization"):
+        convert.to_tflite(tiny_run, tmp_path / "m", quantization="int4")
+    with pytest.raises(ValueError, match="representative"):
+        convert.to_tflite(
+            tiny_run,
+            tmp_path / "m",
+            quantization="int8",
+            representative=np.zeros((4, 32, 32, 3)),
+        )
+    with pytest.raises(RunError, match="run `export` first"):
+        convert.default_path(tmp_path, "model_float32.tflite")
+
+
+@pytest.mark.skipif(
+    not HAS_ONNX,
+    reason="tf2onnx and onnxruntime are optional: pip install 'dlsuite[onnx]'",
+)
+def test_onnx_export_runs_in_onnxruntime(tiny_run, converted, tmp_path):
+    result = convert.to_onnx(tiny_run, tmp_path / "model.onnx")
+    assert result["parity"]["max_abs_diff_boxes"] <= convert.ONNX_TOLERANCE
+    assert result["parity"]["runtime"] == "onnxruntime"
+    boxes, scores = convert.run_onnx(result["path"], np.zeros((1, 64, 64, 3)))
+    assert boxes.shape == (1, 128, 4) and scores.shape == (1, 128, 3)
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match="onnxruntime rejects"):
+        convert.load_onnx(tmp_path / "broken.onnx")
+
+
+def test_onnx_without_its_packages_says_what_to_install(tiny_run, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    with pytest.raises(ConfigError, match=r"pip install 'dlsuite\[onnx\]'"):
+        convert.to_onnx(tiny_run)
