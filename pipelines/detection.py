@@ -5,6 +5,9 @@ A source is a dict of padded numpy arrays (see `pipelines.synthetic.shapes`):
 `classes (N, max_boxes)` int32 padded with -1.
 """
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
 
@@ -21,14 +24,24 @@ def box_sizes(source: dict[str, np.ndarray]) -> np.ndarray:
     )
 
 
+def box_targets(boxes: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+    """Targets of box-set losses (anchor-free heads): `[class, x0, y0, x1,
+    y1]` rows, `(max_boxes, 5)`, padding rows with class -1."""
+    return tf.concat(
+        [tf.cast(classes, tf.float32)[:, None], tf.cast(boxes, tf.float32)],
+        axis=-1,
+    )
+
+
 def build_detection_dataset(
     source: dict[str, np.ndarray],
     *,
     batch_size: int,
-    grid_size: int,
-    anchors: list[list[float]],
-    num_classes: int,
     training: bool,
+    grid_size: int | None = None,
+    anchors: list[list[float]] | None = None,
+    num_classes: int | None = None,
+    encode: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     augment_strength: float = 1.0,
     seed: int = 0,
 ) -> tf.data.Dataset:
@@ -42,17 +55,33 @@ def build_detection_dataset(
     Args:
         source: the padded arrays described in the module docstring.
         batch_size: images per batch.
-        grid_size: G of the YOLO grid.
+        training: shuffle, augment and drop the remainder.
+        grid_size: G of the YOLO grid (with `anchors` and `num_classes`,
+            when `encode` is not given).
         anchors: `(k, 2)` anchor (height, width) pairs.
         num_classes: p.
-        training: shuffle, augment and drop the remainder.
+        encode: maps one sample's `(boxes, classes)` to its targets, e.g.
+            `box_targets`; defaults to the YOLO grid encoder.
         augment_strength: scale of the augmentation policy (0 = none).
         seed: seed of shuffling and augmentation.
 
     Returns:
         A dataset of `(batch, S, S, 3)` float32 pixels in [0, 255] and
-        `(batch, G, G, k * (5 + p))` targets.
+        batched targets (`(batch, G, G, k * (5 + p))` for the YOLO grid).
     """
+    if encode is None:
+        if grid_size is None or anchors is None or num_classes is None:
+            raise ValueError(
+                "Expected grid_size, anchors and num_classes, or encode. "
+                f"Received: grid_size={grid_size}, anchors={anchors}, "
+                f"num_classes={num_classes}"
+            )
+        encode = functools.partial(
+            encode_yolo_targets,
+            grid_size=grid_size,
+            anchors=anchors,
+            num_classes=num_classes,
+        )
     n = len(source["images"])
     ds = tf.data.Dataset.from_tensor_slices(
         {k: source[k] for k in ("images", "boxes", "classes")}
@@ -78,13 +107,7 @@ def build_detection_dataset(
             sample = augment_detection(
                 sample, pair_seed, strength=augment_strength
             )
-        targets = encode_yolo_targets(
-            sample["boxes"],
-            sample["classes"],
-            grid_size=grid_size,
-            anchors=anchors,
-            num_classes=num_classes,
-        )
+        targets = encode(sample["boxes"], sample["classes"])
         return sample["image"] * 255.0, targets
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)

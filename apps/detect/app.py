@@ -20,12 +20,17 @@ from apps.detect.config import DetectConfig
 from apps.detect.data import class_names
 from apps.detect.data import load_split
 from apps.detect.draw import draw_detections
+from apps.detect.model import REG_MAX
+from apps.detect.model import STRIDES
+from apps.detect.model import build_anchor_free_detector
 from apps.detect.model import build_detector
 from apps.detect.model import build_inference_model
 from layers.boxes.yolo_codec import kmeans_anchors
 from layers.losses.yolo import YoloLoss
+from layers.losses.yolov8 import YoloV8Loss
 from layers.metrics.coco import coco_evaluate
 from pipelines.detection import box_sizes
+from pipelines.detection import box_targets
 from pipelines.detection import build_detection_dataset
 from pipelines.images import decode_image_file
 from pipelines.images import list_images
@@ -43,8 +48,9 @@ def grid_size(cfg: DetectConfig) -> int:
 
 
 def with_anchors(cfg: DetectConfig, train_source) -> DetectConfig:
-    """Fills `model.anchors` by k-means on the training boxes when empty."""
-    if cfg.model.anchors:
+    """Fills `model.anchors` by k-means on the training boxes when empty
+    (the anchor grid head only)."""
+    if cfg.model.anchors or cfg.model.head != "yolo":
         return cfg
     anchors = kmeans_anchors(
         box_sizes(train_source), cfg.model.num_anchors, seed=cfg.data.seed
@@ -60,39 +66,60 @@ def build_model(
 ) -> keras.Model:
     """The compiled training model; `train` and the tuner both call this."""
     m = cfg.model
-    detector = build_detector(
-        image_size=cfg.data.image_size,
-        num_classes=len(class_names(cfg.data)),
-        anchors=m.anchors,
-        width=m.width,
-        depth=m.depth,
-        dropout=cfg.regularization.dropout,
-        activation=m.activation,
-        kernel_regularizer=training.make_regularizer(cfg.regularization),
-    )
+    num_classes = len(class_names(cfg.data))
+    regularizer = training.make_regularizer(cfg.regularization)
+    if m.head == "anchor_free":
+        detector = build_anchor_free_detector(
+            image_size=cfg.data.image_size,
+            num_classes=num_classes,
+            size=m.size,
+            activation=m.activation,
+            kernel_regularizer=regularizer,
+        )
+        loss = YoloV8Loss(
+            num_classes,
+            cfg.data.image_size,
+            reg_max=REG_MAX,
+            strides=STRIDES,
+        )
+    else:
+        detector = build_detector(
+            image_size=cfg.data.image_size,
+            num_classes=num_classes,
+            anchors=m.anchors,
+            width=m.width,
+            depth=m.depth,
+            dropout=cfg.regularization.dropout,
+            activation=m.activation,
+            kernel_regularizer=regularizer,
+        )
+        loss = YoloLoss(
+            m.anchors,
+            num_classes,
+            lambda_coord=m.lambda_coord,
+            lambda_noobj=m.lambda_noobj,
+        )
     total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     detector.compile(
         optimizer=training.make_optimizer(
             cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
         ),
-        loss=YoloLoss(
-            m.anchors,
-            len(class_names(cfg.data)),
-            lambda_coord=m.lambda_coord,
-            lambda_noobj=m.lambda_noobj,
-        ),
+        loss=loss,
     )
     return detector
 
 
 def make_datasets(cfg: DetectConfig, train_source, val_source):
     """`(train_ds, val_ds)` for `fit`."""
-    common = dict(
-        batch_size=cfg.train.batch_size,
-        grid_size=grid_size(cfg),
-        anchors=cfg.model.anchors,
-        num_classes=len(class_names(cfg.data)),
-    )
+    common = dict(batch_size=cfg.train.batch_size)
+    if cfg.model.head == "anchor_free":
+        common["encode"] = box_targets
+    else:
+        common.update(
+            grid_size=grid_size(cfg),
+            anchors=cfg.model.anchors,
+            num_classes=len(class_names(cfg.data)),
+        )
     train_ds = build_detection_dataset(
         train_source,
         training=True,
@@ -191,6 +218,7 @@ def inference_model(
     det = cfg.detection
     return build_inference_model(
         detector,
+        head=cfg.model.head,
         anchors=cfg.model.anchors,
         num_classes=len(class_names(cfg.data)),
         score_threshold=det.eval_score_threshold

@@ -10,6 +10,8 @@ from apps.common.config import TuneConfig
 from apps.common.config import check
 from apps.common.config import validate_common
 
+HEADS = ("yolo", "anchor_free")
+SIZES = ("n", "s")
 SOURCES = ("shapes", "manifest", "dataset", "tfds")
 
 
@@ -50,13 +52,20 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """The detector: backbone size, anchors and head.
+    """The detector: head, backbone size, anchors.
+
+    `head: yolo` is the cheatsheet's anchor grid on a residual backbone
+    (`width`, `depth` multipliers, `num_anchors`, `anchors`); `head:
+    anchor_free` is YOLOv8-style (CSP backbone, PAN neck, DFL head, CIoU +
+    DFL + BCE with the task-aligned assigner) in size `n` or `s`.
 
     `anchors` is a list of (height, width) fractions of the image, or empty
     to fit `num_anchors` anchors to the training boxes with k-means (YOLOv2's
     dimension clusters).
     """
 
+    head: str = "yolo"
+    size: str = "n"
     width: float = 1.0
     depth: float = 1.0
     num_anchors: int = 3
@@ -123,6 +132,17 @@ class DetectConfig:
             ">= 0",
             d.augment_strength,
         )
+        check(m.head in HEADS, "model.head", f"one of {HEADS}", m.head)
+        if m.head == "anchor_free":
+            check(
+                d.image_size % 32 == 0,
+                "data.image_size",
+                "a multiple of 32 for model.head=anchor_free",
+                d.image_size,
+            )
+            check(
+                m.size in SIZES, "model.size", f"one of {sorted(SIZES)}", m.size
+            )
         check(m.width > 0, "model.width", "> 0", m.width)
         check(m.depth >= 0, "model.depth", ">= 0", m.depth)
         check(m.num_anchors >= 1, "model.num_anchors", ">= 1", m.num_anchors)

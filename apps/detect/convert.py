@@ -41,10 +41,10 @@ from apps.common import runs
 from apps.common.config import ConfigError
 from apps.detect.config import DetectConfig
 from apps.detect.data import class_names
+from apps.detect.model import decoder
 from layers.boxes.iou import elementwise_iou
 from layers.boxes.iou import pairwise_iou
 from layers.boxes.nms import non_max_suppression
-from layers.heads.yolo import YoloDecode
 from pipelines.synthetic.shapes import make_shapes_arrays
 
 QUANTIZATIONS = ("float32", "float16", "int8")
@@ -88,8 +88,11 @@ def load_raw_model(run_dir: Path) -> tuple[DetectConfig, keras.Model]:
     detector = keras.saving.load_model(
         run_dir / runs.MODEL_FILE, compile=False, safe_mode=True
     )
-    decode = YoloDecode(
-        cfg.model.anchors, len(class_names(cfg.data)), name="decode"
+    decode = decoder(
+        cfg.model.head,
+        anchors=cfg.model.anchors,
+        num_classes=len(class_names(cfg.data)),
+        image_size=cfg.data.image_size,
     )
     boxes, scores = decode(detector.output)
     model = keras.Model(

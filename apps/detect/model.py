@@ -1,13 +1,28 @@
-"""Assembles the YOLO detector from `layers/`: backbone, neck, head, loss."""
+"""Assembles the YOLO detector from `layers/`: backbone, neck, head, loss.
+
+Two heads share decoding-to-boxes and NMS:
+- `yolo`: the cheatsheet's anchor grid (G x G x k(5+p)) on a residual
+  backbone with batch norm, trained with `layers.losses.yolo.YoloLoss`;
+- `anchor_free`: a YOLOv8-style decoupled head with distribution focal
+  regression on a CSP backbone and PAN neck, trained with CIoU + DFL + BCE
+  and the task-aligned assigner (`layers.losses.yolov8.YoloV8Loss`).
+"""
 
 import keras
 
+from layers.blocks.csp import SIZES
+from layers.blocks.csp import csp_backbone
+from layers.blocks.csp import pan_neck
 from layers.blocks.residual import conv_bn_act
 from layers.blocks.residual import residual_block
 from layers.boxes.nms import DetectionNMS
+from layers.heads.anchor_free import DFLDecode
+from layers.heads.anchor_free import anchor_free_head
 from layers.heads.yolo import YoloDecode
 from layers.heads.yolo import yolo_head
 
+REG_MAX = 16
+STRIDES = (8, 16, 32)
 BASE_WIDTHS = (16, 32, 64, 128)
 BASE_DEPTHS = (0, 1, 2, 2)
 
@@ -110,9 +125,66 @@ def build_detector(
     return keras.Model(inputs, outputs, name="yolo_detector")
 
 
+def build_anchor_free_detector(
+    *,
+    image_size: int,
+    num_classes: int,
+    size: str = "n",
+    activation: str = "silu",
+    kernel_regularizer=None,
+) -> keras.Model:
+    """Builds the YOLOv8-style training model: pixels in, raw head out.
+
+    Args:
+        image_size: the square input size; a multiple of 32.
+        num_classes: p.
+        size: `n` or `s` (depth and width multipliers of YOLOv8).
+        activation: activation of every block.
+        kernel_regularizer: optional Keras regularizer on every kernel.
+
+    Returns:
+        A Functional `keras.Model` mapping `(batch, S, S, 3)` float pixels in
+        [0, 255] to `(batch, A, 4 * 16 + p)` raw predictions over the
+        anchor points of strides 8, 16 and 32.
+    """
+    if image_size % 32:
+        raise ValueError(
+            "Expected image_size to be a multiple of 32. "
+            f"Received: image_size={image_size}"
+        )
+    if size not in SIZES:
+        raise ValueError(
+            f"Expected size in {sorted(SIZES)}. Received: size={size!r}"
+        )
+    depth, width = SIZES[size]
+    common = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    features = csp_backbone(x, width=width, depth=depth, **common)
+    features = pan_neck(features, width=width, depth=depth, **common)
+    outputs = anchor_free_head(features, num_classes, reg_max=REG_MAX, **common)
+    return keras.Model(inputs, outputs, name=f"yolov8{size}_detector")
+
+
+def decoder(
+    head: str, *, anchors, num_classes: int, image_size: int
+) -> keras.layers.Layer:
+    """The layer turning raw head outputs into `(boxes, scores)`."""
+    if head == "anchor_free":
+        return DFLDecode(
+            num_classes,
+            image_size,
+            reg_max=REG_MAX,
+            strides=STRIDES,
+            name="decode",
+        )
+    return YoloDecode(anchors, num_classes, name="decode")
+
+
 def build_inference_model(
     detector: keras.Model,
     *,
+    head: str = "yolo",
     anchors: list[list[float]],
     num_classes: int,
     score_threshold: float,
@@ -126,7 +198,11 @@ def build_inference_model(
         xyxy), `scores`, `classes` and `num_detections`.
     """
     raw = detector.output
-    boxes, scores = YoloDecode(anchors, num_classes, name="decode")(raw)
+    image_size = detector.input_shape[1]
+    boxes, scores = decoder(
+        head, anchors=anchors, num_classes=num_classes, image_size=image_size
+    )(raw)
+    boxes = keras.ops.clip(boxes, 0.0, 1.0)
     detections = DetectionNMS(
         score_threshold=score_threshold,
         iou_threshold=iou_threshold,

@@ -362,3 +362,34 @@ def test_export_tflite_from_the_cli(tiny_run, capsys):
     assert "model_float16.tflite" in out
     files = list((tiny_run / "export").glob("*/model_float16.tflite"))
     assert len(files) == 1 and files[0].stat().st_size > 10_000
+
+
+def test_anchor_free_head_trains_evaluates_and_exports(runs_root, capsys):
+    tiny_af = str(
+        ROOT / "apps" / "detect" / "configs" / "tiny_anchor_free.yaml"
+    )
+    assert main(["train", "--config", tiny_af, "--run", "af"]) == 0
+    run = runs_root / "detect" / "af"
+    assert "head: anchor_free" in (run / "config.yaml").read_text()
+    assert main(["evaluate", "--run", str(run)]) == 0
+    assert main(["export", "--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "fresh-process check" in out
+    loaded = tf.saved_model.load(str(run / "export" / "1"))
+    pixels = tf.zeros((2, 64, 64, 3))
+    result = loaded.signatures["detect_float"](pixels=pixels)
+    assert result["boxes"].shape == (2, 100, 4)
+
+
+def test_anchor_free_needs_a_multiple_of_32(runs_root, capsys):
+    code = main(
+        [
+            "train",
+            "--set",
+            "model.head=anchor_free",
+            "--set",
+            "data.image_size=80",
+        ]
+    )
+    assert code == 2
+    assert "multiple of 32" in capsys.readouterr().err
