@@ -87,6 +87,7 @@ class RuntimeConfig:
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 SCHEDULES = ("constant", "cosine")
 TUNE_ALGORITHMS = ("random", "bayesian", "hyperband")
+FREEZE_POLICIES = ("auto", "none", "backbone", "early")
 
 
 def check(ok: bool, key: str, expected: str, value) -> None:

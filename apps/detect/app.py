@@ -14,12 +14,15 @@ from apps.common import exporting
 from apps.common import plots
 from apps.common import runs
 from apps.common import training
+from apps.common import transfer
 from apps.common import tuning
 from apps.common.runtime import apply_runtime
 from apps.detect.config import DetectConfig
 from apps.detect.data import class_names
 from apps.detect.data import load_split
 from apps.detect.draw import draw_detections
+from apps.detect.model import BACKBONE_PREFIXES
+from apps.detect.model import EARLY_PREFIXES
 from apps.detect.model import REG_MAX
 from apps.detect.model import STRIDES
 from apps.detect.model import build_anchor_free_detector
@@ -62,9 +65,16 @@ def with_anchors(cfg: DetectConfig, train_source) -> DetectConfig:
 
 
 def build_model(
-    cfg: DetectConfig, *, steps_per_epoch: int | None = None
+    cfg: DetectConfig,
+    *,
+    steps_per_epoch: int | None = None,
+    num_train_images: int = 0,
 ) -> keras.Model:
-    """The compiled training model; `train` and the tuner both call this."""
+    """The compiled training model; `train` and the tuner both call this.
+
+    With `model.backbone_weights`, pretrained weights are loaded by layer
+    name and layers are frozen by `model.freeze` before compiling.
+    """
     m = cfg.model
     num_classes = len(class_names(cfg.data))
     regularizer = training.make_regularizer(cfg.regularization)
@@ -99,6 +109,21 @@ def build_model(
             lambda_coord=m.lambda_coord,
             lambda_noobj=m.lambda_noobj,
         )
+    pretrained = bool(m.backbone_weights)
+    if pretrained:
+        loaded = transfer.load_weights_by_name(detector, m.backbone_weights)
+        print(
+            f"Loaded pretrained weights into {loaded} layers from "
+            f"{m.backbone_weights}"
+        )
+    policy = transfer.choose_policy(
+        m.freeze, num_train_images, pretrained=pretrained
+    )
+    frozen = transfer.apply_freeze(
+        detector, policy, backbone=BACKBONE_PREFIXES, early=EARLY_PREFIXES
+    )
+    if frozen:
+        print(f"Freeze policy '{policy}': {frozen} layers frozen")
     total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     detector.compile(
         optimizer=training.make_optimizer(
@@ -162,7 +187,11 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
             f"train.batch_size: expected at most data.num_train="
             f"{cfg.data.num_train}, received {cfg.train.batch_size}"
         )
-    model = build_model(cfg, steps_per_epoch=steps)
+    model = build_model(
+        cfg,
+        steps_per_epoch=steps,
+        num_train_images=len(train_source["images"]),
+    )
     train_ds, val_ds = make_datasets(cfg, train_source, val_source)
     print(
         f"Training {model.count_params():,} parameters on "

@@ -73,6 +73,8 @@ class ModelConfig:
     activation: str = "silu"
     lambda_coord: float = 5.0
     lambda_noobj: float = 0.5
+    backbone_weights: str = ""
+    freeze: str = "auto"
 
 
 @dataclasses.dataclass
@@ -143,6 +145,12 @@ class DetectConfig:
             check(
                 m.size in SIZES, "model.size", f"one of {sorted(SIZES)}", m.size
             )
+        check(
+            m.freeze in ("auto", "none", "backbone", "early"),
+            "model.freeze",
+            "one of auto, none, backbone, early",
+            m.freeze,
+        )
         check(m.width > 0, "model.width", "> 0", m.width)
         check(m.depth >= 0, "model.depth", ">= 0", m.depth)
         check(m.num_anchors >= 1, "model.num_anchors", ">= 1", m.num_anchors)

@@ -23,6 +23,17 @@ from layers.heads.yolo import yolo_head
 
 REG_MAX = 16
 STRIDES = (8, 16, 32)
+# Layer-name prefixes for transfer learning (apps.common.transfer).
+BACKBONE_PREFIXES = ("stage", "backbone")
+EARLY_PREFIXES = (
+    "stage1_",
+    "stage2_",
+    "backbone_stem",
+    "backbone_down2",
+    "backbone_c2f2",
+    "backbone_down3",
+    "backbone_c2f3",
+)
 BASE_WIDTHS = (16, 32, 64, 128)
 BASE_DEPTHS = (0, 1, 2, 2)
 

@@ -393,3 +393,39 @@ def test_anchor_free_needs_a_multiple_of_32(runs_root, capsys):
     )
     assert code == 2
     assert "multiple of 32" in capsys.readouterr().err
+
+
+def test_transfer_learning_from_a_local_weights_file(
+    tiny_run, runs_root, capsys
+):
+    import keras
+
+    weights = tiny_run / "model.keras"
+    code = main(
+        [
+            "train",
+            "--config",
+            TINY,
+            "--set",
+            f"model.backbone_weights={weights}",
+            "--set",
+            "model.freeze=backbone",
+            "--run",
+            "ft",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "Loaded pretrained weights" in out and "layers frozen" in out
+    source = keras.saving.load_model(weights, compile=False)
+    tuned = keras.saving.load_model(
+        runs_root / "detect" / "ft" / "model.keras", compile=False
+    )
+    conv = "stage2_down_conv"  # a backbone layer: frozen, unchanged
+    np.testing.assert_array_equal(
+        source.get_layer(conv).get_weights()[0],
+        tuned.get_layer(conv).get_weights()[0],
+    )
+    head_before = source.get_layer("yolo_head").get_weights()[0]
+    head_after = tuned.get_layer("yolo_head").get_weights()[0]
+    assert not np.array_equal(head_before, head_after)  # the head trained
