@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from layers.boxes.yolo_codec import encode_yolo_targets
 from pipelines.augment.boxes import augment_detection
+from pipelines.augment.mosaic import apply_mosaic
+from pipelines.augment.mosaic import random_scale
 
 
 def box_sizes(source: dict[str, np.ndarray]) -> np.ndarray:
@@ -43,6 +45,8 @@ def build_detection_dataset(
     num_classes: int | None = None,
     encode: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     augment_strength: float = 1.0,
+    mosaic: float = 0.0,
+    scale_jitter: float = 0.0,
     seed: int = 0,
 ) -> tf.data.Dataset:
     """Batches of `(images, targets)` for `model.fit`.
@@ -63,6 +67,11 @@ def build_detection_dataset(
         encode: maps one sample's `(boxes, classes)` to its targets, e.g.
             `box_targets`; defaults to the YOLO grid encoder.
         augment_strength: scale of the augmentation policy (0 = none).
+        mosaic: probability that a training sample becomes a mosaic of
+            itself and three others (`pipelines.augment.mosaic`); the epoch
+            keeps its length.
+        scale_jitter: probability of a random zoom in [0.5, 1.5] about a
+            random point (boxes move with it).
         seed: seed of shuffling and augmentation.
 
     Returns:
@@ -88,6 +97,22 @@ def build_detection_dataset(
     )
     if training:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(
+        lambda item: {
+            "image": tf.cast(item["images"], tf.float32) / 255.0,
+            "boxes": item["boxes"],
+            "classes": item["classes"],
+        },
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    if training and mosaic > 0:
+        ds = apply_mosaic(
+            ds,
+            probability=mosaic,
+            seed=seed,
+            max_boxes=source["boxes"].shape[1],
+        )
+    if training:
         noise = tf.data.Dataset.random(
             seed=seed, rerandomize_each_iteration=True
         ).batch(2)
@@ -97,12 +122,12 @@ def build_detection_dataset(
             ds, tf.data.Dataset.from_tensors(tf.zeros(2, tf.int64)).repeat()
         )
 
-    def prepare(item, pair_seed):
-        sample = {
-            "image": tf.cast(item["images"], tf.float32) / 255.0,
-            "boxes": item["boxes"],
-            "classes": item["classes"],
-        }
+    def prepare(sample, pair_seed):
+        if training and scale_jitter > 0:
+            pair_seed, scale_seed = tf.unstack(
+                tf.random.experimental.stateless_split(pair_seed, 2)
+            )
+            sample = random_scale(sample, scale_seed, probability=scale_jitter)
         if training and augment_strength > 0:
             sample = augment_detection(
                 sample, pair_seed, strength=augment_strength

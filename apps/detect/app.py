@@ -149,6 +149,8 @@ def make_datasets(cfg: DetectConfig, train_source, val_source):
         train_source,
         training=True,
         augment_strength=cfg.data.augment_strength,
+        mosaic=cfg.data.mosaic,
+        scale_jitter=cfg.data.scale_jitter,
         seed=cfg.runtime.seed,
         **common,
     )

@@ -29,6 +29,9 @@ class DataConfig:
     up in the current folder, then in `apps/detect/configs/`.
     `source: tfds` reads the tensorflow-datasets detection builder
     `tfds_name` (e.g. `voc/2007`), which must already be downloaded.
+    `mosaic` and `scale_jitter` are the probabilities of YOLOv4-style
+    mosaic and of a random zoom, on top of the cheatsheet's augmentations
+    scaled by `augment_strength`.
     `class_names` is filled in by `train` so a run never needs its data to
     name what it detects.
     """
@@ -48,6 +51,8 @@ class DataConfig:
     max_boxes: int = 8
     seed: int = 0
     augment_strength: float = 1.0
+    mosaic: float = 0.0
+    scale_jitter: float = 0.0
 
 
 @dataclasses.dataclass

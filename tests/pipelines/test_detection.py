@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from layers.boxes.yolo_codec import decode_yolo_targets
 from pipelines.detection import box_sizes
+from pipelines.detection import box_targets
 from pipelines.detection import build_detection_dataset
 from pipelines.synthetic.shapes import make_shapes_arrays
 
@@ -173,3 +175,27 @@ def test_box_sizes_of_shapes_data(source):
     sizes = box_sizes(source)
     assert len(sizes) == (source["classes"] >= 0).sum()
     assert np.all(sizes > 0.0) and np.all(sizes <= 1.0)
+
+
+def test_mosaic_and_scale_jitter_keep_shapes_and_epoch_length():
+    source = make_shapes_arrays(12, 32, seed=4, max_boxes=8)
+    ds = build_detection_dataset(
+        source,
+        batch_size=4,
+        training=True,
+        encode=box_targets,
+        mosaic=1.0,
+        scale_jitter=1.0,
+        seed=3,
+    )
+    batches = list(ds)
+    assert len(batches) == 3  # 12 samples, as without mosaic
+    images, targets = batches[0]
+    assert images.shape == (4, 32, 32, 3)
+    assert targets.shape == (4, 8, 5)
+    valid = targets[..., 0] >= 0
+    boxes = tf.boolean_mask(targets[..., 1:], valid).numpy()
+    assert len(boxes) and (boxes >= 0).all() and (boxes <= 1).all()
+    assert (boxes[:, 2] > boxes[:, 0]).all() and (
+        boxes[:, 3] > boxes[:, 1]
+    ).all()
