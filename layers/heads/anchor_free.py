@@ -133,6 +133,25 @@ def distances_to_boxes(points, distances):
     )
 
 
+def check_head_args(num_classes, reg_max) -> None:
+    """Validates the class count and the DFL bin count (head, decoder and
+    loss share these checks)."""
+    if isinstance(num_classes, bool) or not (
+        isinstance(num_classes, numbers.Integral) and num_classes > 0
+    ):
+        raise ValueError(
+            "Expected num_classes to be a positive integer. "
+            f"Received: num_classes={num_classes}"
+        )
+    if isinstance(reg_max, bool) or not (
+        isinstance(reg_max, numbers.Integral) and reg_max >= 2
+    ):
+        raise ValueError(
+            "Expected reg_max to be an integer >= 2. "
+            f"Received: reg_max={reg_max}"
+        )
+
+
 def anchor_free_head(
     features,
     num_classes: int,
@@ -168,20 +187,7 @@ def anchor_free_head(
         levels in order and cells row-major within a level (the order of
         `make_anchor_points`): box logits first, then class logits.
     """
-    if isinstance(num_classes, bool) or not (
-        isinstance(num_classes, numbers.Integral) and num_classes > 0
-    ):
-        raise ValueError(
-            "Expected num_classes to be a positive integer. "
-            f"Received: num_classes={num_classes}"
-        )
-    if isinstance(reg_max, bool) or not (
-        isinstance(reg_max, numbers.Integral) and reg_max >= 2
-    ):
-        raise ValueError(
-            "Expected reg_max to be an integer >= 2. "
-            f"Received: reg_max={reg_max}"
-        )
+    check_head_args(num_classes, reg_max)
     first = features[0].shape[-1]
     box_ch = max(16, first // 4, 4 * reg_max)
     cls_ch = max(first, min(num_classes, 100))
@@ -259,20 +265,7 @@ class DFLDecode(keras.layers.Layer):
         self, num_classes, image_size, reg_max=16, strides=(8, 16, 32), **kwargs
     ):
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not (
-            isinstance(num_classes, numbers.Integral) and num_classes > 0
-        ):
-            raise ValueError(
-                "Expected num_classes to be a positive integer. "
-                f"Received: num_classes={num_classes}"
-            )
-        if isinstance(reg_max, bool) or not (
-            isinstance(reg_max, numbers.Integral) and reg_max >= 2
-        ):
-            raise ValueError(
-                "Expected reg_max to be an integer >= 2. "
-                f"Received: reg_max={reg_max}"
-            )
+        check_head_args(num_classes, reg_max)
         height, width = _image_hw(image_size)
         self.num_classes = int(num_classes)
         self.image_size = (

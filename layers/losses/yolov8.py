@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from layers.assigners.task_aligned import task_aligned_assign
+from layers.heads.anchor_free import check_head_args
 from layers.heads.anchor_free import dfl_distances
 from layers.heads.anchor_free import distances_to_boxes
 from layers.heads.anchor_free import make_anchor_points
@@ -41,20 +42,7 @@ NORMALIZATIONS = ("batch", "image")
 
 
 def _check_args(num_classes, reg_max, normalization, weights):
-    if isinstance(num_classes, bool) or not (
-        isinstance(num_classes, numbers.Integral) and num_classes > 0
-    ):
-        raise ValueError(
-            "Expected num_classes to be a positive integer. "
-            f"Received: num_classes={num_classes}"
-        )
-    if isinstance(reg_max, bool) or not (
-        isinstance(reg_max, numbers.Integral) and reg_max >= 2
-    ):
-        raise ValueError(
-            "Expected reg_max to be an integer >= 2. "
-            f"Received: reg_max={reg_max}"
-        )
+    check_head_args(num_classes, reg_max)
     if normalization not in NORMALIZATIONS:
         raise ValueError(
             f"Expected normalization one of {NORMALIZATIONS}. "

@@ -63,21 +63,6 @@ def test_bad_usage_exit_2(runs_root, capsys, argv, expected):
     assert expected in err and err.count("\n") == 1
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        assert main(["train", "--config", TINY, "--run", "tiny"]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
-    return root / "detect" / "tiny"
-
-
 def test_train_writes_a_complete_run(tiny_run):
     for name in (
         "config.yaml",

@@ -1,7 +1,6 @@
 """TFLite and ONNX conversion of the tiny detector, with parity checks."""
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -11,28 +10,12 @@ import pytest
 from apps.common.config import ConfigError
 from apps.common.runs import RunError
 from apps.detect import convert
-from apps.detect.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
 HAS_ONNX = all(
     importlib.util.find_spec(name) for name in ("tf2onnx", "onnxruntime")
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        assert main(["train", "--config", TINY, "--run", "tiny"]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
-    return root / "detect" / "tiny"
 
 
 @pytest.fixture(scope="module")
