@@ -96,75 +96,82 @@ def check(ok: bool, key: str, expected: str, value) -> None:
         raise ConfigError(f"{key}: expected {expected}, received {value!r}")
 
 
+def check_optimizer(opt: OptimizerConfig) -> None:
+    """Range checks of an `optimizer` section."""
+    check(
+        opt.name in OPTIMIZERS,
+        "optimizer.name",
+        f"one of {', '.join(OPTIMIZERS)}",
+        opt.name,
+    )
+    check(
+        opt.schedule in SCHEDULES,
+        "optimizer.schedule",
+        f"one of {', '.join(SCHEDULES)}",
+        opt.schedule,
+    )
+    check(
+        opt.learning_rate > 0,
+        "optimizer.learning_rate",
+        "> 0",
+        opt.learning_rate,
+    )
+    check(
+        opt.clipnorm is None or opt.global_clipnorm is None,
+        "optimizer.clipnorm",
+        "null when global_clipnorm is set (not both)",
+        opt.clipnorm,
+    )
+    for key in ("clipnorm", "global_clipnorm"):
+        value = getattr(opt, key)
+        check(
+            value is None or value > 0, f"optimizer.{key}", "> 0 or null", value
+        )
+
+
+def check_regularization(reg: RegularizationConfig) -> None:
+    """Range checks of a `regularization` section."""
+    check(reg.l1 >= 0, "regularization.l1", ">= 0", reg.l1)
+    check(reg.l2 >= 0, "regularization.l2", ">= 0", reg.l2)
+    check(
+        0 <= reg.dropout < 1, "regularization.dropout", "in [0, 1)", reg.dropout
+    )
+
+
+def check_tune(tune: TuneConfig) -> None:
+    """Range checks of a `tune` section."""
+    check(
+        tune.algorithm in TUNE_ALGORITHMS,
+        "tune.algorithm",
+        f"one of {', '.join(TUNE_ALGORITHMS)}",
+        tune.algorithm,
+    )
+    check(
+        tune.direction in ("min", "max"),
+        "tune.direction",
+        "min or max",
+        tune.direction,
+    )
+    check(tune.max_trials >= 1, "tune.max_trials", ">= 1", tune.max_trials)
+    check(tune.epochs >= 1, "tune.epochs", ">= 1", tune.epochs)
+
+
 def validate_common(config) -> None:
     """Range checks of the sections every app shares, at config time, so a
-    bad value fails before any data is read."""
-    opt = getattr(config, "optimizer", None)
-    if opt is not None:
-        check(
-            opt.name in OPTIMIZERS,
-            "optimizer.name",
-            f"one of {', '.join(OPTIMIZERS)}",
-            opt.name,
-        )
-        check(
-            opt.schedule in SCHEDULES,
-            "optimizer.schedule",
-            f"one of {', '.join(SCHEDULES)}",
-            opt.schedule,
-        )
-        check(
-            opt.learning_rate > 0,
-            "optimizer.learning_rate",
-            "> 0",
-            opt.learning_rate,
-        )
-        check(
-            opt.clipnorm is None or opt.global_clipnorm is None,
-            "optimizer.clipnorm",
-            "null when global_clipnorm is set (set one of the two)",
-            opt.clipnorm,
-        )
-        for key in ("clipnorm", "global_clipnorm"):
-            value = getattr(opt, key)
-            check(
-                value is None or value > 0,
-                f"optimizer.{key}",
-                "> 0 or null",
-                value,
-            )
-    reg = getattr(config, "regularization", None)
-    if reg is not None:
-        check(reg.l1 >= 0, "regularization.l1", ">= 0", reg.l1)
-        check(reg.l2 >= 0, "regularization.l2", ">= 0", reg.l2)
-        check(
-            0 <= reg.dropout < 1,
-            "regularization.dropout",
-            "in [0, 1)",
-            reg.dropout,
-        )
+    bad value fails before any data is read. The builders (optimizer,
+    regularizer, tuner) call the same checks."""
+    if getattr(config, "optimizer", None) is not None:
+        check_optimizer(config.optimizer)
+    if getattr(config, "regularization", None) is not None:
+        check_regularization(config.regularization)
     train = getattr(config, "train", None)
     if train is not None:
         check(train.epochs >= 1, "train.epochs", ">= 1", train.epochs)
         check(
             train.batch_size >= 1, "train.batch_size", ">= 1", train.batch_size
         )
-    tune = getattr(config, "tune", None)
-    if tune is not None:
-        check(
-            tune.algorithm in TUNE_ALGORITHMS,
-            "tune.algorithm",
-            f"one of {', '.join(TUNE_ALGORITHMS)}",
-            tune.algorithm,
-        )
-        check(
-            tune.direction in ("min", "max"),
-            "tune.direction",
-            "min or max",
-            tune.direction,
-        )
-        check(tune.max_trials >= 1, "tune.max_trials", ">= 1", tune.max_trials)
-        check(tune.epochs >= 1, "tune.epochs", ">= 1", tune.epochs)
+    if getattr(config, "tune", None) is not None:
+        check_tune(config.tune)
 
 
 def _field_types(cls) -> dict[str, Any]:

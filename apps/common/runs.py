@@ -3,6 +3,8 @@
 import datetime
 import json
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from apps.common.config import ConfigError
@@ -86,15 +88,41 @@ def existing_run(path: str | Path) -> Path:
     return path
 
 
+def atomic_write(
+    path: Path,
+    write: Callable[[Path], None],
+    check: Callable[[Path], object] | None = None,
+):
+    """`write(tmp)`, optionally `check(tmp)`, then renames tmp to `path`.
+
+    The temporary file sits beside `path` and keeps its suffix (Keras wants
+    `.keras`), so a kill or a failed check never leaves `path` half-written.
+
+    Returns:
+        What `check` returned (None without one).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.partial-", suffix=path.suffix, dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        write(tmp)
+        checked = check(tmp) if check else None
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return checked
+
+
 def write_json(path: Path, data: dict) -> None:
     """Writes JSON atomically (temp file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: tmp.write_text(text))
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise RunError(f"{path}: cannot write ({err.strerror})")
 
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import keras
 
-from apps.common.config import OPTIMIZERS
-from apps.common.config import SCHEDULES
-from apps.common.config import ConfigError
 from apps.common.config import OptimizerConfig
 from apps.common.config import RegularizationConfig
 from apps.common.config import TrainConfig
+from apps.common.config import check_optimizer
+from apps.common.config import check_regularization
+from apps.common.runs import atomic_write
 
 
 class TrainingDiverged(RuntimeError):
@@ -19,11 +19,7 @@ class TrainingDiverged(RuntimeError):
 
 def make_regularizer(cfg: RegularizationConfig):
     """L1, L2 or elastic-net (both) kernel regularizer, or None."""
-    if cfg.l1 < 0 or cfg.l2 < 0:
-        raise ConfigError(
-            "regularization: expected l1 >= 0 and l2 >= 0, received "
-            f"l1={cfg.l1}, l2={cfg.l2}"
-        )
+    check_regularization(cfg)
     if cfg.l1 and cfg.l2:
         return keras.regularizers.L1L2(l1=cfg.l1, l2=cfg.l2)
     if cfg.l1:
@@ -47,17 +43,8 @@ def make_optimizer(
         total_steps: steps of the whole run, for the cosine schedule.
         steps_per_epoch: steps of one epoch, for warm-up in epochs.
     """
-    name = cfg.name.lower()
-    if name not in OPTIMIZERS:
-        raise ConfigError(
-            f"optimizer.name: expected one of {', '.join(OPTIMIZERS)}, "
-            f"received {cfg.name!r}"
-        )
-    if cfg.clipnorm is not None and cfg.global_clipnorm is not None:
-        raise ConfigError(
-            "optimizer: set clipnorm or global_clipnorm, not both "
-            "(set the other to null)"
-        )
+    check_optimizer(cfg)
+    name = cfg.name
     lr = make_learning_rate(cfg, total_steps, steps_per_epoch)
     clip = {"clipnorm": cfg.clipnorm, "global_clipnorm": cfg.global_clipnorm}
     if name == "sgd":
@@ -72,16 +59,8 @@ def make_optimizer(
 
 
 def make_learning_rate(cfg, total_steps, steps_per_epoch):
-    if cfg.schedule not in SCHEDULES:
-        raise ConfigError(
-            f"optimizer.schedule: expected one of {', '.join(SCHEDULES)}, "
-            f"received {cfg.schedule!r}"
-        )
-    if cfg.learning_rate <= 0:
-        raise ConfigError(
-            "optimizer.learning_rate: expected a positive number, received "
-            f"{cfg.learning_rate}"
-        )
+    """A float, or a cosine schedule (with linear warm-up) over the run."""
+    check_optimizer(cfg)
     if cfg.schedule == "constant" or not total_steps:
         return cfg.learning_rate
     warmup = int(round(cfg.warmup_epochs * (steps_per_epoch or 0)))
@@ -125,9 +104,7 @@ class StopOnNaN(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.failed_at:
             return
-        tmp = self.checkpoint_path.with_name("partial.keras")
-        self.model.save(tmp)
-        tmp.replace(self.checkpoint_path)
+        atomic_write(self.checkpoint_path, self.model.save)
 
     def message(self) -> str:
         epoch, step, loss = self.failed_at

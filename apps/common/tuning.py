@@ -7,11 +7,8 @@ already completed are not run again.
 
 from pathlib import Path
 
-from apps.common.config import TUNE_ALGORITHMS
-from apps.common.config import ConfigError
 from apps.common.config import TuneConfig
-
-ALGORITHMS = TUNE_ALGORITHMS
+from apps.common.config import check_tune
 
 
 def make_tuner(
@@ -36,20 +33,7 @@ def make_tuner(
     """
     import keras_tuner
 
-    if cfg.algorithm not in ALGORITHMS:
-        raise ConfigError(
-            f"tune.algorithm: expected one of {', '.join(ALGORITHMS)}, "
-            f"received {cfg.algorithm!r}"
-        )
-    if cfg.direction not in ("min", "max"):
-        raise ConfigError(
-            f"tune.direction: expected min or max, received {cfg.direction!r}"
-        )
-    if cfg.max_trials < 1 or cfg.epochs < 1:
-        raise ConfigError(
-            "tune: expected max_trials >= 1 and epochs >= 1, received "
-            f"max_trials={cfg.max_trials}, epochs={cfg.epochs}"
-        )
+    check_tune(cfg)
     objective = keras_tuner.Objective(cfg.objective, direction=cfg.direction)
     common = dict(
         objective=objective,

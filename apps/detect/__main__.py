@@ -84,7 +84,7 @@ def _predict(args) -> int:
 
 
 def _export(args) -> int:
-    run = runs.existing_run(args.run)
+    run = Path(args.run)
     result = _app().export(run)
     print(
         f"SavedModel: {result['path']} (fresh-process check: max |diff| "

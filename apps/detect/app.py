@@ -23,6 +23,7 @@ from apps.detect.data import load_split
 from apps.detect.draw import draw_detections
 from apps.detect.model import BACKBONE_PREFIXES
 from apps.detect.model import EARLY_PREFIXES
+from apps.detect.model import GRID_STRIDE
 from apps.detect.model import REG_MAX
 from apps.detect.model import STRIDES
 from apps.detect.model import build_anchor_free_detector
@@ -41,13 +42,10 @@ from pipelines.letterbox import letterbox
 from pipelines.letterbox import unletterbox_boxes
 from pipelines.synthetic.shapes import make_shapes_arrays
 
-APP = "detect"
-STRIDE = 8
-
 
 def grid_size(cfg: DetectConfig) -> int:
     """G of the YOLO grid for the configured image size."""
-    return cfg.data.image_size // STRIDE
+    return cfg.data.image_size // GRID_STRIDE
 
 
 def with_anchors(cfg: DetectConfig, train_source) -> DetectConfig:
@@ -210,9 +208,7 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
         steps_per_epoch=steps,
     )
     seconds = time.time() - start
-    tmp = run_dir / "model.partial.keras"
-    model.save(tmp)
-    tmp.replace(run_dir / runs.MODEL_FILE)
+    runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
     plots.plot_history(
         run_dir / "history.csv", run_dir / "plots" / "training.png"
     )

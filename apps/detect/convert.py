@@ -188,24 +188,6 @@ def _check_pixels(pixels, image_size: int, name: str) -> np.ndarray:
     return pixels
 
 
-def _write_atomically(out_path: Path, write, check) -> object:
-    """`write(tmp)`, `check(tmp)`, then renames tmp to `out_path`."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{out_path.name}.partial-", dir=out_path.parent
-    )
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        checked = check(Path(tmp)) if check else None
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return checked
-
-
 def to_tflite(
     run_dir: Path,
     out_path: Path | None = None,
@@ -254,7 +236,7 @@ def to_tflite(
     def verify(tmp: Path) -> dict:
         return _parity(cfg, model, tmp, quantization, PARITY_IMAGES)
 
-    parity = _write_atomically(out_path, write, verify if check else None)
+    parity = runs.atomic_write(out_path, write, verify if check else None)
     return {
         "path": str(out_path),
         "quantization": quantization,
@@ -544,6 +526,13 @@ def _timed_ms(call, repeat: int, warmup: int) -> float:
     return statistics.median(times)
 
 
+def _timing_pixels(image_size: int) -> np.ndarray:
+    """One random image for latency timing (content does not matter)."""
+    return np.random.default_rng(0).uniform(
+        0, 255, (1, image_size, image_size, 3)
+    )
+
+
 def time_tflite(
     path: Path,
     image_size: int,
@@ -554,9 +543,7 @@ def time_tflite(
 ) -> float:
     """Median milliseconds per image at batch 1 (NMS not included)."""
     runner = load_tflite(path, num_threads=num_threads)
-    pixels = np.random.default_rng(0).uniform(
-        0, 255, (1, image_size, image_size, 3)
-    )
+    pixels = _timing_pixels(image_size)
     pixels = _check_pixels(pixels, _runner_size(runner), "pixels")
     return _timed_ms(lambda: runner(pixels=pixels), repeat, warmup)
 
@@ -679,7 +666,7 @@ def to_onnx(
     def verify(tmp: Path) -> dict:
         return _onnx_parity(cfg, model, tmp, PARITY_IMAGES)
 
-    parity = _write_atomically(out_path, write, verify if check else None)
+    parity = runs.atomic_write(out_path, write, verify if check else None)
     return {
         "path": str(out_path),
         "opset": opset,
@@ -698,9 +685,7 @@ def time_onnx(
 ) -> float:
     """`time_tflite` for an `.onnx` file in onnxruntime."""
     session = load_onnx(path, num_threads=num_threads)
-    pixels = np.random.default_rng(0).uniform(
-        0, 255, (1, image_size, image_size, 3)
-    )
+    pixels = _timing_pixels(image_size)
     size = int(session.get_inputs()[0].shape[1])
     pixels = _check_pixels(pixels, size, "pixels")
     return _timed_ms(

@@ -21,6 +21,7 @@ from layers.heads.anchor_free import anchor_free_head
 from layers.heads.yolo import YoloDecode
 from layers.heads.yolo import yolo_head
 
+GRID_STRIDE = 8  # the anchor-grid head predicts on stride-8 features
 REG_MAX = 16
 STRIDES = (8, 16, 32)
 # Layer-name prefixes for transfer learning (apps.common.transfer).
