@@ -15,6 +15,15 @@ def _pyplot():
     return plt
 
 
+def _number(text) -> float:
+    """A CSVLogger cell as a float; "NA" (a key missing that epoch) and
+    empty cells are NaN."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def plot_history(history_csv: Path, out_png: Path) -> Path | None:
     """Training curves (every logged metric against epoch) from a CSVLogger.
 
@@ -35,10 +44,11 @@ def plot_history(history_csv: Path, out_png: Path) -> Path | None:
     )
     epochs = np.arange(1, len(rows) + 1)
     for ax, key in zip(axes[0], keys):
-        ax.plot(epochs, [float(r[key]) for r in rows], label="train")
+        ax.plot(epochs, [_number(r[key]) for r in rows], label="train")
         val = f"val_{key}"
-        if val in rows[0]:
-            ax.plot(epochs, [float(r[val]) for r in rows], label="validation")
+        values = [_number(r.get(val)) for r in rows]
+        if not np.all(np.isnan(values)):
+            ax.plot(epochs, values, label="validation")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.grid(alpha=0.3)
