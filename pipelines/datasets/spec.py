@@ -130,7 +130,17 @@ def _names(value, where: str) -> list[str]:
     return check_class_names(value, where)
 
 
-def _expand(path: str, file: Path, data_root: Path | None) -> str:
+def expand_data_path(path: str, where: str) -> str:
+    """Expands `$DLSUITE_DATA`, `~` and environment variables in a path
+    from a config; `where` (e.g. `data.path`) names it in errors.
+
+    Raises:
+        DataError: a variable is unset (and no shared data folder exists).
+    """
+    return _expand(path, where, None)
+
+
+def _expand(path: str, file: Path | str, data_root: Path | None) -> str:
     if _VARIABLE.search(path):
         root = data_root if data_root is not None else default_data_root()
         if root is None:

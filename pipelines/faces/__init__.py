@@ -1,0 +1,1 @@
+"""Face-recognition data: identity folders, P x K batches, alignment."""
