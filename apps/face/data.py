@@ -71,26 +71,20 @@ def _all_faces(cfg: DataConfig, *, progress: bool) -> Faces:
             list(names),
         )
     from pipelines.datasets.spec import expand_data_path
+    from pipelines.faces.dataset import load_face_arrays
     from pipelines.faces.folders import read_faces
     from pipelines.faces.folders import summary
-    from pipelines.images import decode_image_file
 
     root = expand_data_path(cfg.path, "data.path")
     index = read_faces(root, min_images=2, strict=cfg.strict)
     print(summary(index))
-    decoded = []
-    iterator = index.paths
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(index.paths, desc="reading faces", unit="img")
-    for path in iterator:
-        decoded.append(decode_image_file(path))
-    return Faces(
-        prepare_faces(decoded, cfg.image_size, cfg.channels),
-        np.asarray(index.labels, np.int32),
-        list(index.names),
+    images = load_face_arrays(
+        index,
+        image_size=cfg.image_size,
+        channels=cfg.channels,
+        progress=progress,
     )
+    return Faces(images, np.asarray(index.labels, np.int32), list(index.names))
 
 
 def split_identities(
