@@ -22,6 +22,7 @@ from apps.face.model import BACKBONE_PREFIXES
 from apps.face.model import EARLY_PREFIXES
 from apps.face.model import build_arcface_trainer
 from apps.face.model import build_embedder
+from apps.face.model import embed
 from apps.face.model import embedder_of
 from layers.losses.triplet import TripletLoss
 from pipelines.faces.dataset import build_classification_dataset
@@ -197,15 +198,18 @@ def load_run(run_dir: Path) -> tuple[FaceConfig, keras.Model]:
     return cfg, embedder_of(model)
 
 
-def embed_fn(embedder: keras.Model, *, traced: bool = True):
+def embed_fn(
+    embedder: keras.Model, *, flip_tta: bool = False, traced: bool = True
+):
     """`uint8 pixels -> embeddings`: traced once for many batches (not
     `model.predict`, which adds tens of ms a call), or eager for the few
     images of a CLI verb (no tracing cost, no retracing warnings)."""
 
-    def embed(x):
-        return embedder(tf.cast(x, tf.float32) / 255.0, training=False)
+    def fn(x):
+        pixels = tf.cast(x, tf.float32) / 255.0
+        return embed(embedder, pixels, flip_tta=flip_tta)
 
-    return tf.function(embed, reduce_retracing=True) if traced else embed
+    return tf.function(fn, reduce_retracing=True) if traced else fn
 
 
 def embed_arrays(fn, images: np.ndarray, *, batch_size: int = 64):
@@ -266,7 +270,9 @@ def evaluate(run_dir: Path, *, split: str = "test") -> dict:
     cfg, embedder = load_run(run_dir)
     apply_runtime(cfg.runtime)
     faces = load_splits(cfg.data, (split,))[split]
-    embeddings = embed_arrays(embed_fn(embedder), faces.images)
+    embeddings = embed_arrays(
+        embed_fn(embedder, flip_tta=cfg.model.flip_tta), faces.images
+    )
     result, _ = verification(
         cfg,
         embeddings,
@@ -307,7 +313,9 @@ def calibrate(
     else:
         faces = load_splits(cfg.data, (split,))[split]
         source = f"run split '{split}'"
-    embeddings = embed_arrays(embed_fn(embedder), faces.images)
+    embeddings = embed_arrays(
+        embed_fn(embedder, flip_tta=cfg.model.flip_tta), faces.images
+    )
     result, calibrator = verification(
         cfg,
         embeddings,
@@ -359,6 +367,7 @@ def export(run_dir: Path) -> dict:
         "threshold_cosine": 1.0 - threshold / 2.0,
         "threshold_source": source,
         "image_size": cfg.data.image_size,
+        "flip_tta": cfg.model.flip_tta,
         "channels": cfg.data.channels,
         "distance": "squared L2 of unit vectors; same when <= threshold",
     }
@@ -374,6 +383,7 @@ def export(run_dir: Path) -> dict:
             threshold=threshold,
             calibrator=calibration,
             info=info,
+            flip_tta=cfg.model.flip_tta,
         ),
         lambda tmp: _check_export(cfg, embedder, tmp, threshold),
     )
@@ -400,7 +410,11 @@ def _check_export(cfg, embedder, path: Path, threshold: float) -> float:
     ]
     encoded = np.array([_png(im) for im in images], dtype=bytes)
     want = serving.reference_embeddings(
-        embedder, images, image_size=size, channels=cfg.data.channels
+        embedder,
+        images,
+        image_size=size,
+        channels=cfg.data.channels,
+        flip_tta=cfg.model.flip_tta,
     )
     got = exporting.run_in_fresh_process(path, "embed", {"images": encoded})
     diff = exporting.compare_outputs({"embeddings": want}, got, atol=1e-4)
@@ -465,7 +479,10 @@ def tune(cfg: FaceConfig, run_dir: Path) -> dict:
 
 def val_verification_accuracy(cfg: FaceConfig, model, faces: Faces) -> float:
     """Best-threshold verification accuracy of all pairs of `faces`."""
-    embeddings = embed_arrays(embed_fn(embedder_of(model)), faces.images)
+    embeddings = embed_arrays(
+        embed_fn(embedder_of(model), flip_tta=cfg.model.flip_tta),
+        faces.images,
+    )
     i, j, same = protocol.make_pairs(
         faces.labels, num_pairs=cfg.verification.num_pairs, seed=cfg.data.seed
     )

@@ -121,6 +121,23 @@ def build_arcface_trainer(
     return keras.Model([pixels, labels], logits, name="arcface_trainer")
 
 
+def embed(embedder: keras.Model, pixels, *, flip_tta: bool = False):
+    """Embeds `(batch, S, S, C)` pixels in [0, 1] in inference mode.
+
+    With `flip_tta`, the embedding of the mirrored face is added before
+    re-normalising (test-time augmentation, as face benchmarks do): a face
+    and its mirror image are the same person.
+
+    Returns:
+        `(batch, D)` unit vectors.
+    """
+    out = embedder(pixels, training=False)
+    if flip_tta:
+        mirrored = embedder(keras.ops.flip(pixels, axis=2), training=False)
+        out = keras.ops.normalize(out + mirrored, axis=-1)
+    return out
+
+
 def embedder_of(model: keras.Model) -> keras.Model:
     """The embedder inside a training model (or the model itself)."""
     if model.name == EMBEDDER:

@@ -20,7 +20,7 @@ from pipelines.errors import DataError
 def load_embedding(run_dir: Path):
     """`(cfg, fn)`: the run's config and its traced embedding function."""
     cfg, embedder = load_run(run_dir)
-    return cfg, embed_fn(embedder, traced=False)
+    return cfg, embed_fn(embedder, flip_tta=cfg.model.flip_tta, traced=False)
 
 
 def embed_inputs(loaded, input_path: Path):

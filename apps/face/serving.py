@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.face.model import embed
 from pipelines.faces.prepare import prepare_face
 from pipelines.images import tf_decode_image
 
@@ -33,6 +34,7 @@ def write_saved_model(
     threshold: float,
     calibrator: dict | None,
     info: dict,
+    flip_tta: bool = False,
 ) -> None:
     """Writes the SavedModel of an embedder (see the module docstring).
 
@@ -46,6 +48,7 @@ def write_saved_model(
             sigmoid(intercept + slope d)`, or None (then `verify` has no
             `confidence`).
         info: written to `assets.extra/verification.json`.
+        flip_tta: add the mirrored face's embedding (`model.embed`).
     """
     size = image_size
     dim = embedder.output.shape[-1]
@@ -54,7 +57,11 @@ def write_saved_model(
         # oneDNN's batch norm rejects an empty batch: answer it directly.
         return tf.cond(
             tf.shape(pixels)[0] > 0,
-            lambda: embedder(tf.cast(pixels, tf.float32) / 255.0),
+            lambda: embed(
+                embedder,
+                tf.cast(pixels, tf.float32) / 255.0,
+                flip_tta=flip_tta,
+            ),
             lambda: tf.zeros((0, dim), tf.float32),
         )
 
@@ -129,10 +136,18 @@ def write_saved_model(
 
 
 def reference_embeddings(
-    embedder: keras.Model, images: list[np.ndarray], *, image_size, channels
+    embedder: keras.Model,
+    images: list[np.ndarray],
+    *,
+    image_size,
+    channels,
+    flip_tta: bool = False,
 ) -> np.ndarray:
     """What `embed` must return for RGB uint8 images, in this process."""
     pixels = np.stack(
         [prepare_face(im, image_size, channels).numpy() for im in images]
     )
-    return embedder(pixels.astype(np.float32) / 255.0, training=False).numpy()
+    pixels = pixels.astype(np.float32) / 255.0
+    return keras.ops.convert_to_numpy(
+        embed(embedder, pixels, flip_tta=flip_tta)
+    )

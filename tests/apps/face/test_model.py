@@ -81,3 +81,18 @@ def test_too_few_identities_is_a_data_error():
     cfg = DataConfig(num_test_identities=4, num_val_identities=3)
     with pytest.raises(DataError, match="identities"):
         split_identities(8, cfg)
+
+
+def test_flip_tta_is_mirror_invariant():
+    from apps.face.model import embed
+
+    model = build_embedder(image_size=16, channels=1, embedding_dim=4, width=4)
+    x = np.random.default_rng(1).uniform(size=(2, 16, 16, 1)).astype("float32")
+    mirrored = x[:, :, ::-1, :]
+    plain = embed(model, x).numpy()
+    with_tta = embed(model, x, flip_tta=True).numpy()
+    np.testing.assert_allclose(
+        with_tta, embed(model, mirrored, flip_tta=True).numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(np.linalg.norm(with_tta, axis=1), 1, atol=1e-5)
+    assert not np.allclose(plain, embed(model, mirrored).numpy(), atol=1e-3)
