@@ -255,3 +255,37 @@ def test_arcface_trains_and_evaluates(runs_root, capsys):
     assert main(["evaluate", "--run", str(run)]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["accuracy_mean"] <= 1.0
+
+
+def test_folder_dataset_with_one_image_person_and_corrupt_file(
+    runs_root, tmp_path, capsys
+):
+    # A person with a single image cannot give a positive pair: dropped
+    # and reported; a corrupt image is skipped and named; training goes
+    # on with the rest. With data.strict the corrupt file stops it.
+    from pipelines.synthetic.faces import write_synthetic_faces
+
+    root = write_synthetic_faces(tmp_path / "faces", 12, 4, image_size=32)
+    lonely = root / "zz_lonely"
+    lonely.mkdir()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(lonely / "0.png")
+    (root / "id_000" / "broken.png").write_bytes(b"\x89PNG truncated")
+    argv = [
+        "train",
+        "--config",
+        TINY,
+        "--set",
+        "data.source=folders",
+        "--set",
+        f"data.path={root}",
+    ]
+    assert main([*argv, "--run", "folders"]) == 0
+    out = capsys.readouterr().out
+    assert "12 identities, 48 images" in out
+    assert "2 skipped" in out
+    assert "zz_lonely" in out or "0.png" in out
+    assert "broken.png" in out
+    code = main([*argv, "--set", "data.strict=true", "--run", "strict"])
+    assert code == 2
+    assert "broken.png" in _err_line(capsys)
+    assert not (runs_root / "face" / "strict").exists()
