@@ -1,0 +1,1 @@
+"""Text pipelines: parallel corpora, tokenizers and translation datasets."""

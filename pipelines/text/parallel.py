@@ -1,0 +1,492 @@
+"""Parallel corpora (source and target sentences) read from disk or tfds.
+
+Three sources are read into one `ParallelCorpus`:
+
+```
+train.en.gz + train.de.gz    line-aligned files, plain or gzip (Multi30k)
+spa-eng.zip:spa-eng/spa.txt  tab-separated pairs, plain, gzip or in a zip
+ted_hrlr_translate/pt_to_en  a tensorflow-datasets translation builder
+```
+
+Lines are read one at a time (a 100 MB file is never held twice), decoded
+as UTF-8 and stripped of surrounding whitespace. A line that is not valid
+UTF-8, an empty line on either side, or a TSV line with too few columns is
+skipped and listed in `ParallelCorpus.skipped` as `(file, line, reason)`
+with a 1-based line number; with `strict=True` the first one raises a
+`DataError` naming the file and line instead.
+"""
+
+import dataclasses
+import gzip
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Iterable
+from collections.abc import Mapping
+from contextlib import contextmanager
+from itertools import zip_longest
+from pathlib import Path
+
+from pipelines.datasets.spec import default_data_root
+from pipelines.errors import DataError
+
+MULTI30K_SPLITS = (
+    "train",
+    "val",
+    "test_2016_flickr",
+    "test_2017_flickr",
+    "test_2017_mscoco",
+    "test_2018_flickr",
+)
+_SPLIT_ALIASES = {
+    "valid": "val",
+    "validation": "val",
+    "test": "test_2016_flickr",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MEMBER = re.compile(r"^(?P<zip>.+\.zip):(?P<member>[^\\:]+)$", re.I)
+
+
+@dataclasses.dataclass
+class ParallelCorpus:
+    """Aligned sentence pairs.
+
+    Attributes:
+        sources: source sentences, stripped, never empty.
+        targets: target sentences, `targets[i]` translates `sources[i]`.
+        skipped: `(file, line, reason)` of each line left out; `line` is
+            1-based (the example number for tfds sources).
+    """
+
+    sources: list[str]
+    targets: list[str]
+    skipped: list[tuple[str, int, str]] = dataclasses.field(
+        default_factory=list
+    )
+
+    def __post_init__(self):
+        if len(self.sources) != len(self.targets):
+            raise ValueError(
+                "sources and targets must have the same length. Received: "
+                f"{len(self.sources)} sources, {len(self.targets)} targets"
+            )
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+
+@contextmanager
+def _open_binary(path: Path):
+    """Opens a plain or gzip file (by suffix or magic bytes) for reading."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with open(path, "rb") as raw:
+        gzipped = path.suffix == ".gz" or raw.read(2) == _GZIP_MAGIC
+    opener = gzip.open if gzipped else open
+    with opener(path, "rb") as stream:
+        yield stream
+
+
+def _decode(raw: bytes, line: int) -> tuple[str | None, str]:
+    """`(text without its line ending, "")` for a usable line, else
+    `(None, reason)`."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = raw[err.start : err.start + 1].hex()
+        return None, f"invalid UTF-8 (byte 0x{bad} at offset {err.start})"
+    if line == 1:
+        text = text.lstrip("\ufeff")
+    if not text.strip():
+        return None, "empty line"
+    return text.rstrip("\r\n"), ""
+
+
+def _skip(
+    skipped: list, file: str, line: int, reason: str, strict: bool
+) -> None:
+    if strict:
+        raise DataError(f"{file}:{line}: {reason}")
+    skipped.append((file, line, reason))
+
+
+def read_parallel_files(
+    source_path: str | Path,
+    target_path: str | Path,
+    *,
+    max_pairs: int | None = None,
+    strict: bool = False,
+) -> ParallelCorpus:
+    """Reads two line-aligned files (line i of one translates line i of
+    the other), plain or gzip, UTF-8.
+
+    Args:
+        source_path: the source-language file.
+        target_path: the target-language file.
+        max_pairs: stop after this many kept pairs (the line counts are
+            then not compared past that point).
+        strict: raise on the first bad line instead of skipping it.
+
+    Returns:
+        A `ParallelCorpus`; a pair is skipped when either side is invalid
+        UTF-8 or empty, and each bad side is listed by its file and line.
+
+    Raises:
+        DataError: a file is missing; the files have different numbers of
+            lines (naming both files and both counts); with `strict`, the
+            first bad line (`"<file>:<line>: <reason>"`).
+
+    Example:
+
+    >>> corpus = read_parallel_files("val.en.gz", "val.de.gz")
+    >>> len(corpus), corpus.sources[0]
+    """
+    source_path, target_path = Path(source_path), Path(target_path)
+    files = (str(source_path), str(target_path))
+    sources, targets, skipped = [], [], []
+    with _open_binary(source_path) as src, _open_binary(target_path) as tgt:
+        counts = [0, 0]
+        pairs = zip_longest(src, tgt)
+        for number, (raw_src, raw_tgt) in enumerate(pairs, start=1):
+            if raw_src is None or raw_tgt is None:
+                counts = [number - 1, number - 1]
+                longer = 0 if raw_tgt is None else 1
+                counts[longer] = number + sum(1 for _ in pairs)
+                raise DataError(
+                    f"{files[0]} has {counts[0]} lines but {files[1]} has "
+                    f"{counts[1]}: line-aligned files must have the same "
+                    "number of lines"
+                )
+            texts = []
+            for file, raw in zip(files, (raw_src, raw_tgt)):
+                text, reason = _decode(raw, number)
+                if text is None:
+                    _skip(skipped, file, number, reason, strict)
+                texts.append(text and text.strip())
+            if None in texts:
+                continue
+            sources.append(texts[0])
+            targets.append(texts[1])
+            if max_pairs is not None and len(sources) >= max_pairs:
+                break
+    return ParallelCorpus(sources, targets, skipped)
+
+
+def _split_zip_path(path: str, member: str | None) -> tuple[Path, str | None]:
+    match = _ZIP_MEMBER.match(path)
+    if match and not Path(path).is_file():
+        if member is not None and member != match["member"]:
+            raise ValueError(
+                "Give the zip member once, in the path or as member=. "
+                f"Received: path={path!r}, member={member!r}"
+            )
+        return Path(match["zip"]), match["member"]
+    return Path(path), member
+
+
+@contextmanager
+def _open_tsv(path: Path, member: str | None):
+    """Yields `(name for messages, binary line stream)`."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if not zipfile.is_zipfile(path):
+        if member is not None:
+            raise DataError(f"{path}: not a zip file, cannot read {member!r}")
+        with _open_binary(path) as stream:
+            yield str(path), stream
+        return
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        if member is None and len(names) == 1:
+            member = names[0]
+        if member not in names:
+            raise DataError(
+                f"{path}: name the member to read as {path}:<member> or "
+                f"member=; the zip holds {', '.join(sorted(names))}"
+                + (f" (not {member!r})" if member else "")
+            )
+        with archive.open(member) as raw:
+            stream = gzip.open(raw) if member.endswith(".gz") else raw
+            yield f"{path}:{member}", stream
+
+
+def read_tsv_pairs(
+    path: str | Path,
+    *,
+    source_column: int = 0,
+    target_column: int = 1,
+    member: str | None = None,
+    max_pairs: int | None = None,
+    strict: bool = False,
+) -> ParallelCorpus:
+    """Reads tab-separated pairs, the Anki/Tatoeba format
+    (`English<TAB>Spanish[<TAB>attribution]`).
+
+    Args:
+        path: a plain or gzip TSV file, a zip, or `archive.zip:member`.
+        source_column: 0-based column of the source sentence.
+        target_column: 0-based column of the target sentence.
+        member: the file inside a zip (default: the zip's only file).
+        max_pairs: stop after this many kept pairs.
+        strict: raise on the first bad line instead of skipping it.
+
+    Returns:
+        A `ParallelCorpus`; lines with invalid UTF-8, too few columns or an
+        empty source or target field are skipped and listed by line.
+
+    Raises:
+        DataError: a missing file or zip member (naming the members), or
+            with `strict` the first bad line (`"<file>:<line>: ..."`).
+
+    Example:
+
+    >>> corpus = read_tsv_pairs("spa_eng/spa-eng.zip:spa-eng/spa.txt")
+    >>> corpus.sources[0], corpus.targets[0]
+    ('Go.', 'Ve.')
+    """
+    if min(source_column, target_column) < 0 or source_column == target_column:
+        raise ValueError(
+            "source_column and target_column must be distinct and >= 0. "
+            f"Received: source_column={source_column}, "
+            f"target_column={target_column}"
+        )
+    zip_path, member = _split_zip_path(str(path), member)
+    needed = max(source_column, target_column) + 1
+    sources, targets, skipped = [], [], []
+    with _open_tsv(zip_path, member) as (name, stream):
+        for number, raw in enumerate(stream, start=1):
+            text, reason = _decode(raw, number)
+            if text is None:
+                _skip(skipped, name, number, reason, strict)
+                continue
+            fields = [f.strip() for f in text.split("\t")]
+            if len(fields) < needed:
+                reason = (
+                    f"expected at least {needed} tab-separated columns, "
+                    f"found {len(fields)}"
+                )
+            elif not fields[source_column] or not fields[target_column]:
+                reason = "empty source or target column"
+            if reason:
+                _skip(skipped, name, number, reason, strict)
+                continue
+            sources.append(fields[source_column])
+            targets.append(fields[target_column])
+            if max_pairs is not None and len(sources) >= max_pairs:
+                break
+    return ParallelCorpus(sources, targets, skipped)
+
+
+def translation_examples_to_corpus(
+    examples: Iterable[Mapping],
+    *,
+    source_lang: str,
+    target_lang: str,
+    where: str = "tfds",
+    max_pairs: int | None = None,
+) -> ParallelCorpus:
+    """Converts tfds `Translation` examples (`{lang: bytes or str}`).
+
+    Args:
+        examples: dicts keyed by language code, as `tfds.as_numpy` yields
+            them for `ted_hrlr_translate`, `wmt14_translate`, ...
+        source_lang: key of the source sentence (e.g. `"pt"`).
+        target_lang: key of the target sentence (e.g. `"en"`).
+        where: dataset name for `skipped` entries and messages.
+        max_pairs: stop after this many kept pairs.
+
+    Returns:
+        A `ParallelCorpus`; empty or invalid sentences are skipped and
+        listed as `(where, example number (1-based), reason)`.
+
+    Raises:
+        DataError: an example lacks one of the language keys (naming the
+            keys it has).
+    """
+    sources, targets, skipped = [], [], []
+    for number, example in enumerate(examples, start=1):
+        missing = [k for k in (source_lang, target_lang) if k not in example]
+        if missing:
+            raise DataError(
+                f"{where}: example {number} has no {missing[0]!r} field; "
+                f"it has {sorted(example)}"
+            )
+        texts = []
+        for lang in (source_lang, target_lang):
+            value = example[lang]
+            if hasattr(value, "numpy"):
+                value = value.numpy()
+            raw = value if isinstance(value, bytes) else str(value).encode()
+            text, reason = _decode(raw, number)
+            if text is None:
+                skipped.append((where, number, f"{lang}: {reason}"))
+            texts.append(text and text.strip())
+        if None in texts:
+            continue
+        sources.append(texts[0])
+        targets.append(texts[1])
+        if max_pairs is not None and len(sources) >= max_pairs:
+            break
+    return ParallelCorpus(sources, targets, skipped)
+
+
+def read_tfds_translation(
+    name: str,
+    *,
+    split: str,
+    source_lang: str,
+    target_lang: str,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    max_pairs: int | None = None,
+) -> ParallelCorpus:
+    """Reads a tensorflow-datasets translation split.
+
+    Args:
+        name: builder and config, e.g. `"ted_hrlr_translate/pt_to_en"` or
+            `"wmt14_translate/de-en"`.
+        split: e.g. `"train"`, `"validation"`, `"test[:1000]"`.
+        source_lang: the source feature (e.g. `"pt"`).
+        target_lang: the target feature (e.g. `"en"`).
+        data_dir: tfds data folder (default: tfds' own).
+        download: let tfds download and prepare the data when missing.
+        max_pairs: stop after this many kept pairs.
+
+    Returns:
+        A `ParallelCorpus` (see `translation_examples_to_corpus`).
+
+    Raises:
+        DataError: tfds cannot load the split (a one-line reason).
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        dataset = tfds.load(
+            name,
+            split=split,
+            data_dir=None if data_dir is None else str(data_dir),
+            download=download,
+        )
+    except Exception as err:  # tfds raises many unrelated types
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DataError(
+            f"{name}[{split}]: tfds could not load it "
+            f"({type(err).__name__}: {first})"
+        )
+    return translation_examples_to_corpus(
+        tfds.as_numpy(dataset),
+        source_lang=source_lang,
+        target_lang=target_lang,
+        where=f"{name}[{split}]",
+        max_pairs=max_pairs,
+    )
+
+
+def _shared(folder: str, root: str | Path | None) -> Path:
+    if root is not None:
+        return Path(root).expanduser()
+    data = default_data_root()
+    if data is None:
+        raise DataError(
+            f"no data root: set DLSUITE_DATA or pass root= (the {folder} "
+            "folder)"
+        )
+    return data / folder
+
+
+def multi30k_paths(
+    root: str | Path | None,
+    split: str,
+    src: str = "en",
+    tgt: str = "de",
+) -> tuple[Path, Path]:
+    """The source and target files of a Multi30k task-1 split.
+
+    Args:
+        root: the `multi30k` folder (holding `task1/raw/`), or the raw
+            folder itself; None means `<data root>/multi30k`.
+        split: one of `MULTI30K_SPLITS`, or `valid`/`validation` (`val`)
+            or `test` (`test_2016_flickr`, the standard test set).
+        src: source language code.
+        tgt: target language code.
+
+    Returns:
+        `(source_path, target_path)`: `{split}.{lang}.gz`, or the
+        uncompressed `{split}.{lang}` when only that exists.
+
+    Raises:
+        DataError: an unknown split, or a file that does not exist.
+    """
+    split = _SPLIT_ALIASES.get(split, split)
+    if split not in MULTI30K_SPLITS:
+        raise DataError(
+            f"multi30k: unknown split {split!r}; expected one of "
+            f"{', '.join(MULTI30K_SPLITS)}"
+        )
+    base = _shared("multi30k", root)
+    raw = base / "task1" / "raw"
+    folder = raw if raw.is_dir() else base
+    paths = []
+    for lang in (src, tgt):
+        path = folder / f"{split}.{lang}.gz"
+        if not path.is_file() and (folder / f"{split}.{lang}").is_file():
+            path = folder / f"{split}.{lang}"
+        if not path.is_file():
+            raise DataError(f"{path}: Multi30k file not found")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def spa_eng_path(root: str | Path | None = None) -> str:
+    """`"<root>/spa-eng.zip:spa-eng/spa.txt"` for `read_tsv_pairs`.
+
+    Args:
+        root: the `spa_eng` folder; None means `<data root>/spa_eng`.
+
+    Raises:
+        DataError: the zip does not exist.
+    """
+    path = _shared("spa_eng", root) / "spa-eng.zip"
+    if not path.is_file():
+        raise DataError(f"{path}: spa-eng zip not found")
+    return f"{path}:spa-eng/spa.txt"
+
+
+def _side(texts: list[str]) -> str:
+    words = [len(t.split()) for t in texts]
+    total = sum(words)
+    mean = total / len(words) if words else 0.0
+    return (
+        f"{total:,} words (mean {mean:.1f}, max {max(words, default=0)}), "
+        f"{len(set(texts)):,} distinct"
+    )
+
+
+def summary(corpus: ParallelCorpus) -> str:
+    """A few lines describing a corpus: pairs, words per side (whitespace
+    split), and skipped lines by reason.
+
+    Example:
+
+    >>> print(summary(corpus))
+    1,014 pairs
+      source: 12,167 words (mean 12.0, max 38), 1,014 distinct
+      target: 11,568 words (mean 11.4, max 36), 1,014 distinct
+      skipped: none
+    """
+    reasons = Counter(
+        re.sub(r"\(.*\)", "(...)", r.split(": ", 1)[-1])
+        for _, _, r in corpus.skipped
+    )
+    skipped = (
+        ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+        or "none"
+    )
+    return "\n".join(
+        [
+            f"{len(corpus):,} pairs",
+            f"  source: {_side(corpus.sources)}",
+            f"  target: {_side(corpus.targets)}",
+            f"  skipped: {skipped}",
+        ]
+    )
