@@ -42,7 +42,13 @@ fn = loaded.signatures[signature]
 inputs = dict(np.load(inputs_path, allow_pickle=False))
 feeds = {k: tf.constant(v) for k, v in inputs.items()}
 outputs = fn(**feeds)
-np.savez(outputs_path, **{k: v.numpy() for k, v in outputs.items()})
+def _plain(value):
+    # String outputs come back as object arrays, which np.load refuses
+    # without pickle: store them as fixed-width bytes.
+    value = value.numpy()
+    return value.astype(bytes) if value.dtype == object else value
+
+np.savez(outputs_path, **{k: _plain(v) for k, v in outputs.items()})
 """
 
 

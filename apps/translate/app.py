@@ -1,0 +1,479 @@
+"""The verbs of `python -m apps.translate` as plain Python functions."""
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.common import config as config_lib
+from apps.common import plots
+from apps.common import runs
+from apps.common import training
+from apps.common.runtime import apply_runtime
+from apps.translate.config import TranslateConfig
+from apps.translate.data import build_tokenizers
+from apps.translate.data import load_pairs
+from apps.translate.data import load_tokenizers
+from apps.translate.data import save_tokenizers
+from layers.decoding import beam_search
+from layers.decoding import error_analysis
+from layers.decoding import greedy_decode
+from layers.losses.sequence import SequenceCrossEntropy
+from layers.metrics.text import Perplexity
+from layers.metrics.text import sacrebleu_score
+from layers.seq2seq.rnn import AttentionSeq2Seq
+from layers.seq2seq.transformer import TransformerSeq2Seq
+from pipelines.text.translation import TranslationReport
+from pipelines.text.translation import build_translation_dataset
+
+BATCH = 64
+
+
+def build_model(
+    cfg: TranslateConfig,
+    source_vocab: int,
+    target_vocab: int,
+    *,
+    steps_per_epoch: int | None = None,
+) -> keras.Model:
+    """The compiled seq2seq model; `train` and the tuner both call this."""
+    m = cfg.model
+    if m.architecture == "transformer":
+        model = TransformerSeq2Seq(
+            source_vocab_size=source_vocab,
+            target_vocab_size=target_vocab,
+            num_layers=m.num_layers,
+            d_model=m.d_model,
+            num_heads=m.num_heads,
+            ff_dim=m.ff_dim,
+            dropout=m.dropout,
+        )
+    else:
+        model = AttentionSeq2Seq(
+            source_vocab_size=source_vocab,
+            target_vocab_size=target_vocab,
+            embedding_dim=m.embedding_dim,
+            units=m.units,
+            encoder_layers=m.encoder_layers,
+            bidirectional=m.bidirectional,
+            cell=m.cell,
+            attention=m.attention,
+            dropout=m.dropout,
+        )
+    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
+    model.compile(
+        optimizer=training.make_optimizer(
+            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
+        ),
+        loss=SequenceCrossEntropy(label_smoothing=m.label_smoothing),
+        metrics=[Perplexity()],
+    )
+    return model
+
+
+def make_dataset(cfg, pairs, tokenizers, *, shuffle: bool):
+    """`(dataset, report)` of teacher-forcing batches for `fit`."""
+    report = TranslationReport()
+    ds = build_translation_dataset(
+        pairs[0],
+        pairs[1],
+        tokenizers[0],
+        tokenizers[1],
+        batch_size=cfg.train.batch_size,
+        max_length=cfg.data.max_length,
+        shuffle=shuffle,
+        seed=cfg.data.seed,
+        report=report,
+    )
+    # Bucketing hides the number of batches from Keras (it then warns that
+    # the data "ran out"); it does not depend on the shuffle: count once.
+    batches = int(ds.reduce(0, lambda n, _: n + 1))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    return ds, report
+
+
+def train(
+    cfg: TranslateConfig, run_dir: Path, *, resuming: bool = False
+) -> dict:
+    """Trains a translator into `run_dir`; resumes after a kill."""
+    apply_runtime(cfg.runtime)
+    run_dir = Path(run_dir)
+    if resuming:
+        cfg = config_lib.resolve(
+            TranslateConfig, config_file=run_dir / runs.CONFIG_FILE
+        )
+        print(f"Resuming {run_dir} from its last finished epoch")
+    print(f"Preparing sentence pairs ({cfg.data.source})")
+    pairs = load_pairs(cfg.data, ("train", "val"))
+    runs.ensure_dir(run_dir)
+    if resuming and (run_dir / "source_vocab.txt").exists():
+        tokenizers = load_tokenizers(run_dir, cfg.data)
+    else:
+        tokenizers = build_tokenizers(cfg.data, *pairs["train"])
+        save_tokenizers(run_dir, tokenizers)
+    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
+    train_ds, report = make_dataset(
+        cfg, pairs["train"], tokenizers, shuffle=True
+    )
+    val_ds, _ = make_dataset(cfg, pairs["val"], tokenizers, shuffle=False)
+    steps = max(1, -(-report.kept // cfg.train.batch_size))
+    model = build_model(
+        cfg,
+        tokenizers[0].vocab_size,
+        tokenizers[1].vocab_size,
+        steps_per_epoch=steps,
+    )
+    print(
+        f"Training a {cfg.model.architecture} translator "
+        f"({model.count_params():,} parameters) on {report.kept:,} pairs "
+        f"({report.too_long} too long, {report.empty} empty dropped), "
+        f"{report.target_tokens:,} target tokens an epoch, vocabularies "
+        f"{tokenizers[0].vocab_size} / {tokenizers[1].vocab_size} "
+        f"(TensorBoard: tensorboard --logdir {run_dir / 'logs'})"
+    )
+    start = time.time()
+    history = training.fit(model, train_ds, val_ds, cfg.train, run_dir)
+    seconds = time.time() - start
+    runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
+    plots.plot_history(
+        run_dir / "history.csv", run_dir / "plots" / "training.png"
+    )
+    epochs = len(history.history.get("loss", []))
+    summary = {
+        "epochs_run": epochs,
+        "final_loss": float(history.history["loss"][-1]),
+        "final_val_perplexity": float(
+            history.history.get("val_perplexity", [float("nan")])[-1]
+        ),
+        "train_seconds": round(seconds, 1),
+        "target_tokens_per_second": round(
+            report.target_tokens * epochs / max(seconds, 1e-9)
+        ),
+    }
+    runs.write_json(run_dir / "train_summary.json", summary)
+    return summary
+
+
+def load_run(run_dir: Path):
+    """`(cfg, model, (source_tokenizer, target_tokenizer))`; the model is
+    loaded in Keras' safe mode."""
+    run_dir = runs.existing_run(run_dir)
+    cfg = config_lib.resolve(
+        TranslateConfig, config_file=run_dir / runs.CONFIG_FILE
+    )
+    model = keras.saving.load_model(
+        run_dir / runs.MODEL_FILE, compile=False, safe_mode=True
+    )
+    return cfg, model, load_tokenizers(run_dir, cfg.data)
+
+
+def max_source_tokens(cfg: TranslateConfig) -> int:
+    """Longer inputs are cut here (and reported as truncated)."""
+    return 4 * cfg.data.max_length
+
+
+def make_translator(cfg: TranslateConfig, model, tokenizers):
+    """A `tf.function`: `(batch,)` strings -> dict of `translations
+    (batch, N)`, `scores (batch, N)` (length-normalized log p),
+    `truncated (batch,)` and `source_ids (batch, S)`.
+
+    Everything happens in the graph (tokenizing, beam search, detokenizing),
+    so the export runs exactly this function.
+    """
+    source_tok, target_tok = tokenizers
+    dec = cfg.decoding
+    limit = max_source_tokens(cfg)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def translate(strings):
+        ragged = source_tok.tokenize(strings)
+        truncated = ragged.row_lengths() > limit
+        dense = ragged[:, :limit].to_tensor(0)
+        # An empty input (no tokens anywhere) still needs one position.
+        width = tf.shape(dense)[1]
+        dense = tf.pad(dense, [[0, 0], [0, tf.maximum(0, 1 - width)]])
+        lengths = tf.reduce_max(
+            tf.reduce_sum(tf.cast(dense > 0, tf.float32), axis=1)
+        )
+        max_length = tf.cast(
+            dec.max_length_a * lengths + dec.max_length_b, tf.int32
+        )
+        out = beam_search(
+            model,
+            dense,
+            beam_size=dec.beam_size,
+            max_length=max_length,
+            alpha=dec.alpha,
+            num_return=dec.num_return,
+        )
+        tokens = out["tokens"]
+        shape = tf.shape(tokens)
+        flat = tf.reshape(tokens, [shape[0] * shape[1], shape[2]])
+        text = tf.reshape(target_tok.detokenize_ids(flat), shape[:2])
+        return {
+            "translations": text,
+            "scores": out["scores"],
+            "truncated": truncated,
+            "source_ids": dense,
+            "tokens": tokens,
+        }
+
+    return translate
+
+
+def translate_texts(translator, texts: list[str], *, batch_size=BATCH):
+    """Runs a translator over a list of strings; returns its outputs as
+    lists (strings decoded from UTF-8)."""
+    translations, scores, tokens = [], [], []
+    for start in range(0, len(texts), batch_size):
+        out = translator(tf.constant(texts[start : start + batch_size]))
+        for row in out["translations"].numpy():
+            translations.append([t.decode("utf-8") for t in row])
+        scores.extend(out["scores"].numpy().tolist())
+        tokens.extend(list(out["tokens"].numpy()[:, 0]))
+    return translations, scores, tokens
+
+
+def evaluate(run_dir: Path, *, split: str = "test", limit: int = 0) -> dict:
+    """sacreBLEU (with its signature), chrF and perplexity on `split`,
+    beam search as configured; attention maps of three sentences.
+    Writes `metrics.json`, `translations.txt` and `plots/attention_*.png`.
+    """
+    cfg, model, tokenizers = load_run(run_dir)
+    apply_runtime(cfg.runtime)
+    sources, references = load_pairs(cfg.data, (split,))[split]
+    if limit:
+        sources, references = sources[:limit], references[:limit]
+    model.compile(
+        loss=SequenceCrossEntropy(label_smoothing=0.0),
+        metrics=[Perplexity()],
+    )
+    ds, _ = make_dataset(cfg, (sources, references), tokenizers, shuffle=False)
+    measured = model.evaluate(ds, verbose=0, return_dict=True)
+    start = time.time()
+    translator = make_translator(cfg, model, tokenizers)
+    hypotheses, _, _ = translate_texts(translator, sources)
+    seconds = time.time() - start
+    best = [h[0] for h in hypotheses]
+    scores = sacrebleu_score(best, references)
+    run_dir = Path(run_dir)
+    runs.atomic_write(
+        run_dir / "translations.txt",
+        lambda p: Path(p).write_text(
+            "".join(
+                f"{s}\t{h}\t{r}\n" for s, h, r in zip(sources, best, references)
+            ),
+            encoding="utf-8",
+        ),
+    )
+    maps = attention_maps(
+        cfg, model, tokenizers, sources[:3], run_dir / "plots"
+    )
+    result = {
+        "split": split,
+        "sentences": len(sources),
+        "bleu": scores["bleu"],
+        "chrf": scores["chrf"],
+        "signature": scores["signature"],
+        "perplexity": float(measured["perplexity"]),
+        "exact_match": float(
+            np.mean([h == r for h, r in zip(best, references)])
+        ),
+        "beam_size": cfg.decoding.beam_size,
+        "alpha": cfg.decoding.alpha,
+        "sentences_per_second": round(len(sources) / max(seconds, 1e-9), 1),
+        "examples": [
+            {"source": s, "output": h, "reference": r}
+            for s, h, r in list(zip(sources, best, references))[:5]
+        ],
+        "attention_maps": [str(p) for p in maps],
+    }
+    runs.write_json(run_dir / runs.METRICS_FILE, result)
+    return result
+
+
+def attention_maps(cfg, model, tokenizers, sentences, out_dir: Path):
+    """Greedy translations of `sentences` with their cross-attention drawn
+    as heat maps (output tokens x source tokens)."""
+    from apps.translate.draw import plot_attention
+
+    source_tok, target_tok = tokenizers
+    ids = source_tok.tokenize(tf.constant(sentences)).to_tensor(0)
+    out = greedy_decode(model, ids, max_length=cfg.data.max_length)
+    paths = []
+    for i, sentence in enumerate(sentences):
+        src = [source_tok.vocab[t] for t in ids[i].numpy() if t > 0]
+        length = int(out["lengths"][i])
+        tgt = [target_tok.vocab[t] for t in out["tokens"][i, :length].numpy()]
+        weights = out["attention"][i, :length, : len(src)].numpy()
+        paths.append(
+            plot_attention(
+                weights,
+                src,
+                tgt,
+                Path(out_dir) / f"attention_{i}.png",
+                title=sentence,
+            )
+        )
+    return paths
+
+
+def predict(
+    run_dir: Path, texts: list[str], *, num_return: int | None = None
+) -> list[dict]:
+    """Translates sentences; n-best with normalized scores."""
+    import dataclasses
+
+    cfg, model, tokenizers = load_run(run_dir)
+    if num_return:
+        beam = max(cfg.decoding.beam_size, num_return)
+        cfg = dataclasses.replace(
+            cfg,
+            decoding=dataclasses.replace(
+                cfg.decoding, num_return=num_return, beam_size=beam
+            ),
+        )
+    translator = make_translator(cfg, model, tokenizers)
+    translations, scores, _ = translate_texts(translator, texts)
+    return [
+        {
+            "source": text,
+            "translations": [
+                {"text": t, "score": round(float(s), 4)}
+                for t, s in zip(options, row)
+                if np.isfinite(s)
+            ],
+        }
+        for text, options, row in zip(texts, translations, scores)
+    ]
+
+
+def analyze(run_dir: Path, *, split: str = "test", limit: int = 500) -> dict:
+    """The cheatsheet's error analysis on `split`: for each wrong output,
+    is P(y*|x) > P(y_hat|x) (the search is at fault) or not (the model)?
+    Writes `error_analysis.json`."""
+    cfg, model, tokenizers = load_run(run_dir)
+    apply_runtime(cfg.runtime)
+    sources, references = load_pairs(cfg.data, (split,))[split]
+    if limit:
+        sources, references = sources[:limit], references[:limit]
+    translator = make_translator(cfg, model, tokenizers)
+    target_tok = tokenizers[1]
+    rows, search, model_fault, skipped = [], 0, 0, 0
+    for start in range(0, len(sources), BATCH):
+        batch_src = sources[start : start + BATCH]
+        batch_ref = references[start : start + BATCH]
+        out = translator(tf.constant(batch_src))
+        ref_ids = target_tok.tokenize(tf.constant(batch_ref))
+        end = tf.fill([ref_ids.nrows(), 1], 2)
+        ref_ids = tf.concat([ref_ids, tf.cast(end, ref_ids.dtype)], axis=1)
+        result = error_analysis(
+            model,
+            out["source_ids"],
+            ref_ids.to_tensor(0).numpy(),
+            out["tokens"][:, 0].numpy(),
+            alpha=cfg.decoding.alpha,
+        )
+        search += result["counts"]["search"]
+        model_fault += result["counts"]["model"]
+        skipped += result["counts"]["skipped"]
+        for row in result["rows"]:
+            row["index"] += start
+            rows.append(row)
+    compared = search + model_fault
+    report = {
+        "split": split,
+        "sentences": len(sources),
+        "correct": skipped,
+        "search_errors": search,
+        "model_errors": model_fault,
+        "search_share": search / compared if compared else 0.0,
+        "model_share": model_fault / compared if compared else 0.0,
+        "beam_size": cfg.decoding.beam_size,
+        "alpha": cfg.decoding.alpha,
+    }
+    runs.write_json(
+        Path(run_dir) / "error_analysis.json", {**report, "rows": rows}
+    )
+    return report
+
+
+def export(run_dir: Path) -> dict:
+    """Writes `export/<version>/` atomically: one SavedModel, strings in,
+    strings out, tokenizers and beam search inside; checked in a fresh
+    process that imports only tensorflow and tensorflow_text."""
+    from apps.common import exporting
+
+    cfg, model, tokenizers = load_run(run_dir)
+    translator = make_translator(cfg, model, tokenizers)
+    probe = ["", "x" * 5, "hello world", "2001-02-03 ?!"]
+    if cfg.data.source == "dates":
+        from pipelines.synthetic.dates import make_dates
+
+        probe += make_dates(3, seed=cfg.data.seed + 17)[0]
+    want = translator(tf.constant(probe))
+
+    def write(tmp: Path) -> None:
+        module = tf.Module()
+        module.model = model
+        module.source_tokenizer, module.target_tokenizer = tokenizers
+        module.translate = translator
+        tf.saved_model.save(
+            module,
+            str(tmp),
+            signatures={"serving_default": translator, "translate": translator},
+        )
+
+    def check(tmp: Path) -> float:
+        got = exporting.run_in_fresh_process(
+            tmp,
+            "translate",
+            {"strings": np.array([t.encode("utf-8") for t in probe])},
+            imports=("tensorflow_text",),
+        )
+        if (
+            got["translations"].tolist()
+            != want["translations"].numpy().tolist()
+        ):
+            raise RuntimeError("export: translations differ from the model's")
+        return exporting.compare_outputs(
+            {"scores": want["scores"].numpy()}, got, atol=1e-3
+        )
+
+    exporting.clean_partial_exports(run_dir)
+    path, diff = exporting.atomic_export(run_dir, write, check)
+    return {
+        "path": str(path),
+        "signatures": ["serving_default", "translate"],
+        "max_abs_diff": diff,
+        "checked_inputs": len(probe),
+    }
+
+
+def tune(cfg: TranslateConfig, run_dir: Path) -> dict:
+    """A keras-tuner sweep over architecture, size, learning rate and
+    label smoothing, scored by validation loss; writes `best.yaml`."""
+    from apps.common import tuning
+    from apps.translate.hypermodel import TranslateHyperModel
+
+    apply_runtime(cfg.runtime)
+    run_dir = Path(run_dir)
+    pairs = load_pairs(cfg.data, ("train", "val"))
+    tokenizers = build_tokenizers(cfg.data, *pairs["train"])
+    runs.ensure_dir(run_dir)
+    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
+    hypermodel = TranslateHyperModel(cfg, pairs, tokenizers)
+    tuner = tuning.make_tuner(hypermodel, cfg.tune, run_dir / "tuner")
+    tuner.search(epochs=cfg.tune.epochs, verbose=cfg.train.verbose)
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    best_path = run_dir / "best.yaml"
+    config_lib.dump_yaml(hypermodel.config_for(best_hp), best_path)
+    table = tuning.trial_table(tuner)
+    runs.write_json(run_dir / "trials.json", {"trials": table})
+    return {
+        "best": dict(best_hp.values),
+        "best_config": str(best_path),
+        "trials": table,
+    }

@@ -1,0 +1,120 @@
+"""Sentence pairs and tokenizers for `apps.translate`.
+
+Every split is `(sources, targets)`, two lists of strings; the split
+depends on the config only, so `evaluate` rebuilds the one `train` used.
+Tokenizers are built from the training split and saved in the run as
+vocabulary files (`source_vocab.txt`, `target_vocab.txt`).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from apps.translate.config import DataConfig
+from pipelines.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+def _split_corpus(sources, targets, cfg: DataConfig):
+    """Train/val/test by a seeded shuffle (for a single TSV corpus)."""
+    order = np.random.default_rng(cfg.seed).permutation(len(sources))
+    n_test = min(cfg.num_test, len(order) // 10)
+    n_val = min(cfg.num_val, len(order) // 10)
+    parts = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    return {
+        name: ([sources[i] for i in idx], [targets[i] for i in idx])
+        for name, idx in parts.items()
+    }
+
+
+def load_pairs(cfg: DataConfig, splits=SPLITS) -> dict[str, tuple]:
+    """The requested splits as `(sources, targets)`; a summary of what
+    was read (and skipped, by file and line) is printed."""
+    from pipelines.text import parallel
+
+    max_pairs = cfg.max_pairs or None
+    if cfg.source == "dates":
+        from pipelines.synthetic.dates import split_dates
+
+        train, val, test = split_dates(
+            cfg.num_train, cfg.num_val, cfg.num_test, seed=cfg.seed
+        )
+        pairs = {"train": train, "val": val, "test": test}
+        return {name: pairs[name] for name in splits}
+    if cfg.source == "tsv":
+        from pipelines.datasets.spec import expand_data_path
+
+        corpus = parallel.read_tsv_pairs(
+            expand_data_path(cfg.tsv_path, "data.tsv_path"),
+            max_pairs=max_pairs,
+            strict=cfg.strict,
+        )
+        print(parallel.summary(corpus))
+        pairs = _split_corpus(corpus.sources, corpus.targets, cfg)
+        return {name: pairs[name] for name in splits}
+    out = {}
+    for name in splits:
+        if cfg.source == "multi30k":
+            src, tgt = parallel.multi30k_paths(
+                None, name, cfg.source_lang, cfg.target_lang
+            )
+        else:
+            src = getattr(cfg, f"{name}_source")
+            tgt = getattr(cfg, f"{name}_target")
+            if not (src and tgt):
+                raise DataError(
+                    f"data.{name}_source / data.{name}_target: expected two "
+                    "line-aligned files for data.source=parallel"
+                )
+        corpus = parallel.read_parallel_files(
+            src,
+            tgt,
+            max_pairs=max_pairs if name == "train" else None,
+            strict=cfg.strict,
+        )
+        print(f"{name}: {parallel.summary(corpus)}")
+        out[name] = (corpus.sources, corpus.targets)
+    return out
+
+
+def build_tokenizers(cfg: DataConfig, sources, targets):
+    """`(source_tokenizer, target_tokenizer)` learned from training text."""
+    from pipelines.text.tokenizers import TextTokenizer
+    from pipelines.text.tokenizers import build_wordpiece_vocab
+
+    if cfg.tokenizer == "characters":
+        text = [s.lower() for s in sources] if cfg.lower_case else sources
+        return (
+            TextTokenizer.characters(text, lower_case=cfg.lower_case),
+            TextTokenizer.characters(targets, lower_case=cfg.lower_case),
+        )
+    made = []
+    for texts in (sources, targets):
+        vocab = build_wordpiece_vocab(
+            texts, vocab_size=cfg.vocab_size, lower_case=cfg.lower_case
+        )
+        made.append(TextTokenizer(vocab, lower_case=cfg.lower_case))
+    return tuple(made)
+
+
+def save_tokenizers(run_dir: Path, tokenizers) -> None:
+    """Writes both vocabularies into the run."""
+    for side, tok in zip(("source", "target"), tokenizers):
+        tok.save_vocab(Path(run_dir) / f"{side}_vocab.txt")
+
+
+def load_tokenizers(run_dir: Path, cfg: DataConfig):
+    """The tokenizers saved by `train`."""
+    from pipelines.text.tokenizers import TextTokenizer
+
+    return tuple(
+        TextTokenizer.from_vocab_file(
+            Path(run_dir) / f"{side}_vocab.txt", lower_case=cfg.lower_case
+        )
+        for side in ("source", "target")
+    )
