@@ -98,6 +98,12 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def _path_prefix(err: OSError) -> str:
+    """`"path: "`, or nothing when the error names no file (a failed
+    write() on a full disk names none)."""
+    return f"{err.filename}: " if err.filename else ""
+
+
 def main(
     prog: str,
     description: str,
@@ -129,16 +135,16 @@ def main(
         print(f"{where}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
-        path = err.filename or ""
         print(
-            f"{where}: error: {path}: {err.strerror or _one_line(err)}",
+            f"{where}: error: {_path_prefix(err)}"
+            f"{err.strerror or _one_line(err)}",
             file=sys.stderr,
         )
         return EXIT_USAGE
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
             print(
-                f"{where}: error: {err.filename or ''}: {err.strerror}",
+                f"{where}: error: {_path_prefix(err)}{err.strerror}",
                 file=sys.stderr,
             )
             return EXIT_USAGE

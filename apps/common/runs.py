@@ -1,6 +1,7 @@
 """Run folders: `saved_models/<app>/<run>/` and what lives in them."""
 
 import datetime
+import glob
 import json
 import os
 import tempfile
@@ -96,13 +97,17 @@ def atomic_write(
     """`write(tmp)`, optionally `check(tmp)`, then renames tmp to `path`.
 
     The temporary file sits beside `path` and keeps its suffix (Keras wants
-    `.keras`), so a kill or a failed check never leaves `path` half-written.
+    `.keras`), so a kill or a failed check never leaves `path` half-written;
+    the temporary files of earlier writes of `path` that a kill left behind
+    are removed first.
 
     Returns:
         What `check` returned (None without one).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.partial-*"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.partial-", suffix=path.suffix, dir=path.parent
     )
@@ -112,6 +117,11 @@ def atomic_write(
         write(tmp)
         checked = check(tmp) if check else None
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno is None or err.filename not in (None, str(tmp)):
+            raise
+        # Name the file the user asked for, not the temporary one.
+        raise OSError(err.errno, err.strerror, str(path)) from err
     finally:
         tmp.unlink(missing_ok=True)
     return checked
