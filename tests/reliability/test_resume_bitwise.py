@@ -161,7 +161,12 @@ class KilledRun:
 
 @pytest.fixture(
     scope="module",
-    params=["detect", pytest.param("face", marks=pytest.mark.slow)],
+    # Slow for both apps: the default suite keeps a kill/resume test of
+    # its own (tests/apps/detect/test_cli.py) within its time budget.
+    params=[
+        pytest.param("detect", marks=pytest.mark.slow),
+        pytest.param("face", marks=pytest.mark.slow),
+    ],
 )
 def killed(request, tmp_path_factory):
     """The reference run, the killed run, and its `clean` copy resumed."""

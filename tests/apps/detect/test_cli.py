@@ -349,6 +349,7 @@ def test_export_tflite_from_the_cli(tiny_run, capsys):
     assert len(files) == 1 and files[0].stat().st_size > 10_000
 
 
+@pytest.mark.slow  # 60-150 s; the head's layers and loss are tested alone
 def test_anchor_free_head_trains_evaluates_and_exports(runs_root, capsys):
     tiny_af = str(
         ROOT / "apps" / "detect" / "configs" / "tiny_anchor_free.yaml"

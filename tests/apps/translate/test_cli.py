@@ -133,6 +133,7 @@ def test_bad_usage_exit_2(runs_root, capsys, argv, expected):
     assert expected in _err_line(capsys)
 
 
+@pytest.mark.slow  # the Transformer's next()/call() are tested in layers/
 def test_transformer_trains_and_exports(runs_root, capsys):
     argv = [
         "train",
