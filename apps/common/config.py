@@ -51,7 +51,14 @@ class RegularizationConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    """The `fit` loop and its callbacks."""
+    """The `fit` loop and its callbacks.
+
+    `time_budget_minutes` bounds the wall time of `fit`: training stops
+    when the next epoch would not finish within it (mean epoch time so
+    far), and the cosine schedule is re-fitted after each epoch to the
+    epochs that fit, so the learning rate reaches its floor when the
+    budget ends. `epochs` is then an upper bound.
+    """
 
     epochs: int = 10
     batch_size: int = 32
@@ -59,6 +66,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     checkpoint_every_epoch: bool = True
     verbose: int = 1
+    time_budget_minutes: float | None = None
 
 
 @dataclasses.dataclass
@@ -169,6 +177,13 @@ def validate_common(config) -> None:
         check(train.epochs >= 1, "train.epochs", ">= 1", train.epochs)
         check(
             train.batch_size >= 1, "train.batch_size", ">= 1", train.batch_size
+        )
+        budget = train.time_budget_minutes
+        check(
+            budget is None or budget > 0,
+            "train.time_budget_minutes",
+            "> 0 or null",
+            budget,
         )
     if getattr(config, "tune", None) is not None:
         check_tune(config.tune)

@@ -1,6 +1,7 @@
 """Training shared by every app: optimizer, regularizer, callbacks, `fit`."""
 
 import math
+import time
 from pathlib import Path
 
 import keras
@@ -11,6 +12,11 @@ from apps.common.config import TrainConfig
 from apps.common.config import check_optimizer
 from apps.common.config import check_regularization
 from apps.common.runs import atomic_write
+from apps.common.runs import read_json
+from apps.common.runs import write_json
+from layers.serialization import register
+
+BUDGET_STATE_FILE = "time_budget.json"
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,23 +65,205 @@ def make_optimizer(
 
 
 def make_learning_rate(cfg, total_steps, steps_per_epoch):
-    """A float, or a cosine schedule (with linear warm-up) over the run."""
+    """A float, or a cosine schedule (with linear warm-up) over the run.
+
+    The schedule is an `AdjustableCosineDecay`: `TimeBudget` can move its
+    end while training runs.
+    """
     check_optimizer(cfg)
     if cfg.schedule == "constant" or not total_steps:
         return cfg.learning_rate
     warmup = int(round(cfg.warmup_epochs * (steps_per_epoch or 0)))
     warmup = min(warmup, total_steps - 1)
     if warmup > 0:
-        return keras.optimizers.schedules.CosineDecay(
+        return AdjustableCosineDecay(
             cfg.learning_rate * 0.01,
             max(1, total_steps - warmup),
             alpha=0.01,
             warmup_target=cfg.learning_rate,
             warmup_steps=warmup,
         )
-    return keras.optimizers.schedules.CosineDecay(
+    return AdjustableCosineDecay(
         cfg.learning_rate, max(1, total_steps), alpha=0.01
     )
+
+
+@register
+class AdjustableCosineDecay(keras.optimizers.schedules.CosineDecay):
+    """Keras' `CosineDecay` (with optional linear warm-up) whose length
+    can change while training runs.
+
+    The decay length lives in a non-trainable variable, read inside the
+    compiled train step, so `set_total_steps` takes effect at the next
+    step without retracing; `get_config` returns the current length, so a
+    `.keras` file keeps it. Until it is changed, the learning rate is
+    exactly `CosineDecay`'s.
+
+    Args:
+        initial_learning_rate: the start of the warm-up, or of the decay
+            without warm-up.
+        decay_steps: steps of the cosine decay, after the warm-up.
+        alpha: the floor, as a fraction of the peak learning rate.
+        name: name of the schedule's operations.
+        warmup_target: the peak reached after `warmup_steps`, or None.
+        warmup_steps: steps of linear warm-up.
+
+    Example:
+
+    >>> schedule = AdjustableCosineDecay(0.1, 100, alpha=0.01)
+    >>> schedule.set_total_steps(50)
+    >>> round(float(schedule(50)), 6)
+    0.001
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        alpha=0.0,
+        name="AdjustableCosineDecay",
+        warmup_target=None,
+        warmup_steps=0,
+    ):
+        super().__init__(
+            initial_learning_rate,
+            decay_steps,
+            alpha=alpha,
+            name=name,
+            warmup_target=warmup_target,
+            warmup_steps=warmup_steps,
+        )
+        self.decay_variable = keras.Variable(
+            float(decay_steps),
+            dtype="float32",
+            trainable=False,
+            name="decay_steps",
+        )
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Makes the decay end at step `total_steps` (warm-up included);
+        the decay keeps at least one step."""
+        steps = max(1, int(total_steps) - int(self.warmup_steps))
+        self.decay_steps = steps
+        self.decay_variable.assign(float(steps))
+
+    def __call__(self, step):
+        ops = keras.ops
+        with keras.name_scope(self.name):
+            initial = ops.convert_to_tensor(self.initial_learning_rate)
+            dtype = initial.dtype
+            decay_steps = ops.cast(self.decay_variable, dtype)
+            step = ops.cast(step, dtype)
+            if self.warmup_target is None:
+                step = ops.minimum(step, decay_steps)
+                return self._decay_function(step, decay_steps, initial, dtype)
+            target = ops.cast(self.warmup_target, dtype)
+            warmup = ops.cast(self.warmup_steps, dtype)
+            step = ops.minimum(step, decay_steps + warmup)
+            return ops.cond(
+                step < warmup,
+                lambda: self._warmup_function(step, warmup, target, initial),
+                lambda: self._decay_function(
+                    step - warmup, decay_steps, target, dtype
+                ),
+            )
+
+
+def adjustable_schedule(optimizer):
+    """The optimizer's `AdjustableCosineDecay`, or None."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # loss scale
+    schedule = getattr(optimizer, "_learning_rate", None)
+    return schedule if isinstance(schedule, AdjustableCosineDecay) else None
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Fits training into a wall-clock budget, as Ultralytics' `time=`.
+
+    At the end of each epoch, with `mean` the mean epoch time so far
+    (validation and checkpoints included, counted from the start of
+    `fit`): training stops when `elapsed + mean > budget`, i.e. when the
+    next epoch would not finish in time; otherwise the model's
+    `AdjustableCosineDecay` is re-fitted to end after
+    `floor(budget / mean)` epochs (at most `max_epochs`), so the learning
+    rate reaches its floor when the budget runs out.
+
+    With `state_path` (kept inside the `BackupAndRestore` folder), the
+    seconds spent and the schedule's length are written after each
+    epoch, so a killed run that is resumed counts the time it already
+    spent.
+
+    Args:
+        minutes: the budget, > 0.
+        max_epochs: the upper bound (`train.epochs`).
+        state_path: optional JSON file for resuming.
+        clock: returns seconds; `time.monotonic` unless a test injects
+            a fake one. Called once when training begins and once per
+            epoch.
+    """
+
+    def __init__(
+        self,
+        minutes: float,
+        *,
+        max_epochs: int,
+        state_path: Path | None = None,
+        clock=time.monotonic,
+    ):
+        super().__init__()
+        if not minutes > 0:
+            raise ValueError(
+                f"Expected minutes > 0. Received: minutes={minutes}"
+            )
+        self.minutes = minutes
+        self.max_epochs = max_epochs
+        self.state_path = Path(state_path) if state_path else None
+        self.clock = clock
+        self.estimated_epochs = max_epochs
+        self.stopped_after = None
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+        self.spent_before = 0.0
+        self.stopped_after = None
+        if self.state_path and self.state_path.is_file():
+            state = read_json(self.state_path)
+            self.spent_before = float(state["seconds"])
+            schedule = adjustable_schedule(self.model.optimizer)
+            if schedule is not None and state.get("total_steps"):
+                schedule.set_total_steps(state["total_steps"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        budget = 60.0 * self.minutes
+        elapsed = self.spent_before + self.clock() - self.start
+        done = epoch + 1  # counts the epochs of a resumed run too
+        mean = elapsed / done
+        stop = elapsed + mean > budget
+        estimate = done if stop else math.floor(budget / mean)
+        self.estimated_epochs = min(max(estimate, done), self.max_epochs)
+        schedule = adjustable_schedule(self.model.optimizer)
+        total_steps = None
+        if schedule is not None:
+            steps = self.params.get("steps") or max(
+                1, int(self.model.optimizer.iterations) // done
+            )
+            total_steps = self.estimated_epochs * steps
+            schedule.set_total_steps(total_steps)
+        if self.state_path:
+            write_json(
+                self.state_path,
+                {
+                    "seconds": elapsed,
+                    "epochs": done,
+                    "total_steps": total_steps,
+                },
+            )
+        if stop:
+            self.stopped_after = done
+            self.model.stop_training = True
+            print(
+                f"Time budget: stopping after epoch {done} ({elapsed:.0f} "
+                f"s of {budget:.0f} s; an epoch takes about {mean:.0f} s)"
+            )
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -121,13 +309,18 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 def standard_callbacks(
-    run_dir: Path, cfg: TrainConfig, *, monitor: str = "val_loss"
+    run_dir: Path,
+    cfg: TrainConfig,
+    *,
+    monitor: str = "val_loss",
+    clock=time.monotonic,
 ) -> list:
-    """BackupAndRestore, checkpoints, early stopping, NaN guard, logs.
+    """BackupAndRestore, checkpoints, early stopping, NaN guard, logs, and
+    `TimeBudget` when `cfg.time_budget_minutes` is set.
 
     `BackupAndRestore` (in `run_dir/backup`) makes a killed `train` resume
     from the last finished epoch when the same command is run again; it is
-    deleted when training ends normally.
+    deleted when training ends normally. `clock` is `TimeBudget`'s.
     """
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
@@ -156,6 +349,15 @@ def standard_callbacks(
                 restore_best_weights=True,
             )
         )
+    if cfg.time_budget_minutes is not None:
+        callbacks.append(
+            TimeBudget(
+                cfg.time_budget_minutes,
+                max_epochs=cfg.epochs,
+                state_path=run_dir / "backup" / BUDGET_STATE_FILE,
+                clock=clock,
+            )
+        )
     return callbacks
 
 
@@ -168,14 +370,25 @@ def fit(
     *,
     steps_per_epoch=None,
     extra_callbacks=(),
+    clock=time.monotonic,
 ):
     """`model.fit` with the standard callbacks; raises `TrainingDiverged`.
+
+    Args:
+        model: a compiled Keras model.
+        train_ds: the training dataset.
+        val_ds: the validation dataset, or None.
+        cfg: the `train` config section.
+        run_dir: the run folder (checkpoints, backup, logs).
+        steps_per_epoch: steps per epoch, for a repeated dataset.
+        extra_callbacks: callbacks run after the standard ones.
+        clock: the clock of the time budget (tests inject a fake one).
 
     Returns:
         The Keras `History`.
     """
     monitor = "val_loss" if val_ds is not None else "loss"
-    callbacks = standard_callbacks(run_dir, cfg, monitor=monitor)
+    callbacks = standard_callbacks(run_dir, cfg, monitor=monitor, clock=clock)
     callbacks += list(extra_callbacks)
     history = model.fit(
         train_ds,

@@ -1,5 +1,8 @@
 """Optimizers, clipping, regularizers and the training callbacks."""
 
+import dataclasses
+import itertools
+import json
 import math
 
 import keras
@@ -12,6 +15,8 @@ from apps.common.config import ConfigError
 from apps.common.config import OptimizerConfig
 from apps.common.config import RegularizationConfig
 from apps.common.config import TrainConfig
+from apps.common.config import resolve
+from apps.common.config import validate_common
 
 
 @pytest.mark.parametrize(
@@ -137,3 +142,112 @@ def test_fit_writes_logs_and_checkpoints(tmp_path):
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 3
     assert any((tmp_path / "logs").rglob("*tfevents*"))
     assert not (tmp_path / "backup").exists()  # removed after success
+
+
+def test_adjustable_cosine_matches_keras_then_moves_its_end():
+    kwargs = dict(alpha=0.01, warmup_target=0.1, warmup_steps=10)
+    ours = training.AdjustableCosineDecay(0.001, 90, **kwargs)
+    keras_schedule = keras.optimizers.schedules.CosineDecay(0.001, 90, **kwargs)
+    for step in (0, 5, 10, 40, 100, 150):
+        assert float(ours(step)) == pytest.approx(float(keras_schedule(step)))
+    ours.set_total_steps(50)  # warm-up included: 40 decay steps
+    assert ours.get_config()["decay_steps"] == 40
+    assert float(ours(10)) == pytest.approx(0.1)  # peak after warm-up
+    assert float(ours(30)) == pytest.approx(0.1 * (0.01 + 0.99 * 0.5))
+    assert float(ours(50)) == pytest.approx(0.001)  # floor: alpha * peak
+    assert float(ours(80)) == pytest.approx(0.001)
+
+
+def _budget_run(tmp_path, clock, *, epochs=100, extra=()):
+    """A tiny model (4 steps an epoch, 1 warm-up epoch) under a 1 minute
+    budget, with a fake clock."""
+    model = _tiny_model()
+    model.compile(
+        training.make_optimizer(
+            OptimizerConfig(learning_rate=0.01, warmup_epochs=1.0),
+            total_steps=4 * epochs,
+            steps_per_epoch=4,
+        ),
+        "mse",
+    )
+    x = np.random.default_rng(0).random((32, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=8, verbose=0, time_budget_minutes=1.0
+    )
+    history = training.fit(
+        model,
+        _ds(x, y),
+        _ds(x, y),
+        cfg,
+        tmp_path,
+        extra_callbacks=extra,
+        clock=clock,
+    )
+    return model, history
+
+
+def test_time_budget_stops_and_ends_the_schedule_on_its_floor(tmp_path):
+    # Every epoch takes 10 s of a 60 s budget: 6 epochs fit, the 7th not.
+    ticks = itertools.count(0.0, 10.0)
+    model, history = _budget_run(tmp_path, lambda: next(ticks))
+    assert len(history.history["loss"]) == 6
+    optimizer = model.optimizer
+    assert int(optimizer.iterations) == 24
+    schedule = training.adjustable_schedule(optimizer)
+    assert schedule.get_config()["decay_steps"] == 24 - 4  # 6 epochs
+    # The learning rate reached the floor (alpha = 0.01) exactly at the end.
+    assert float(optimizer.learning_rate) == pytest.approx(1e-4, rel=1e-4)
+    assert float(schedule(12)) > 5e-3  # still high mid-run
+    assert not (tmp_path / "backup").exists()
+
+
+def test_time_budget_follows_a_slower_clock_and_saves(tmp_path):
+    # 20 s epochs: 3 fit in 60 s; the .keras file keeps the fitted length.
+    ticks = itertools.count(0.0, 20.0)
+    model, history = _budget_run(tmp_path, lambda: next(ticks), epochs=50)
+    assert len(history.history["loss"]) == 3
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    schedule = training.adjustable_schedule(loaded.optimizer)
+    assert isinstance(schedule, training.AdjustableCosineDecay)
+    assert schedule.get_config()["decay_steps"] == 12 - 4
+    assert float(schedule(12)) == pytest.approx(1e-4, rel=1e-4)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 3:
+            raise KeyboardInterrupt("killed")
+
+
+def test_time_budget_counts_the_time_of_a_resumed_run(tmp_path):
+    ticks = itertools.count(0.0, 10.0)
+    with pytest.raises(KeyboardInterrupt):
+        _budget_run(tmp_path, lambda: next(ticks), extra=[_Interrupt()])
+    state = tmp_path / "backup" / training.BUDGET_STATE_FILE
+    assert json.loads(state.read_text())["seconds"] == 30.0
+    # Resumed with a new clock: 30 s were spent, 3 more epochs fit.
+    ticks = itertools.count(1000.0, 10.0)
+    model, history = _budget_run(tmp_path, lambda: next(ticks))
+    assert len(history.history["loss"]) == 3
+    assert int(model.optimizer.iterations) == 24
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4, rel=1e-4)
+
+
+def test_time_budget_must_be_positive():
+    @dataclasses.dataclass
+    class Root:
+        train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+        def validate(self):
+            validate_common(self)
+
+    cfg = resolve(Root, sets=["train.time_budget_minutes=2.5"])
+    assert cfg.train.time_budget_minutes == 2.5
+    for bad in ("0", "-1"):
+        with pytest.raises(ConfigError, match="train.time_budget_minutes"):
+            resolve(Root, sets=[f"train.time_budget_minutes={bad}"])
+    with pytest.raises(ValueError, match="minutes"):
+        training.TimeBudget(0, max_epochs=3)
