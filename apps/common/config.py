@@ -356,7 +356,12 @@ def dump_yaml(config, path: str | Path) -> None:
     """Writes the config as YAML atomically (temp file then rename)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(
-        yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8"
-    )
-    tmp.replace(path)
+    try:
+        tmp.write_text(
+            yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8"
+        )
+        tmp.replace(path)
+    finally:
+        # A failed write (disk full) must not leave debris that makes the
+        # run folder look like something else.
+        tmp.unlink(missing_ok=True)

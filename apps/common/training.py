@@ -308,6 +308,43 @@ class StopOnNaN(keras.callbacks.Callback):
         )
 
 
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model when `monitor` improves, through a temporary file
+    and a rename (`runs.atomic_write`): unlike Keras' `ModelCheckpoint`,
+    which writes in place, a kill or a full disk never leaves a
+    half-written `best.keras`.
+
+    Args:
+        path: the `.keras` file.
+        monitor: the logged value to watch; lower is better unless its
+            name says accuracy, AUC or mAP.
+    """
+
+    def __init__(self, path: Path, *, monitor: str = "val_loss"):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.higher_is_better = any(
+            key in monitor for key in ("acc", "auc", "map")
+        )
+        self.best = None
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.higher_is_better:
+            return value > self.best
+        return value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        if self._improved(float(value)):
+            self.best = float(value)
+            atomic_write(self.path, self.model.save)
+
+
 def standard_callbacks(
     run_dir: Path,
     cfg: TrainConfig,
@@ -333,9 +370,7 @@ def standard_callbacks(
             str(run_dir / "backup"), double_checkpoint=True
         ),
         StopOnNaN(last),
-        keras.callbacks.ModelCheckpoint(
-            str(ckpt_dir / "best.keras"), monitor=monitor, save_best_only=True
-        ),
+        BestCheckpoint(ckpt_dir / "best.keras", monitor=monitor),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(
             str(run_dir / "logs"), write_graph=False, profile_batch=0

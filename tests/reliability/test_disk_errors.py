@@ -149,15 +149,9 @@ def test_disk_full_in_a_checkpoint_is_one_line_and_resumable(scenario):
     assert "Resuming" in steps[2][1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="keras.callbacks.ModelCheckpoint writes best.keras in place; "
-    "apps/common/training.py should write it with runs.atomic_write",
-)
 def test_disk_full_in_a_checkpoint_leaves_no_half_written_file(scenario):
     _, _, steps = scenario
-    assert steps[1][3]["best_size"] is None  # the 4 bytes are left behind
+    assert steps[1][3]["best_size"] is None  # no half-written best.keras
 
 
 def test_disk_full_saving_the_model_names_it_and_writes_nothing(scenario):
@@ -305,13 +299,6 @@ def test_disk_full_writing_the_config_is_one_line(app, tmp_path, monkeypatch):
     assert line.endswith(NO_SPACE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="apps/common/config.py's dump_yaml leaves config.yaml.tmp when "
-    "its write fails, and the run folder is then 'not a run': the same "
-    "command is refused until the user deletes it",
-)
 @pytest.mark.parametrize("app", APPS)
 def test_disk_full_writing_the_config_leaves_no_debris(
     app, tmp_path, monkeypatch
