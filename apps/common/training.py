@@ -345,6 +345,23 @@ class BestCheckpoint(keras.callbacks.Callback):
             atomic_write(self.path, self.model.save)
 
 
+def finished_epochs(backup_dir: Path) -> int:
+    """Epochs recorded by `BackupAndRestore` in `backup_dir` (0 when none).
+
+    Reads the same file Keras reads on resume (`training_metadata.json`,
+    or its `.bkp` copy that Keras falls back to).
+    """
+    import json
+
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        path = Path(backup_dir) / name
+        try:
+            return int(json.loads(path.read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
 def standard_callbacks(
     run_dir: Path,
     cfg: TrainConfig,
@@ -423,6 +440,14 @@ def fit(
         The Keras `History`.
     """
     monitor = "val_loss" if val_ds is not None else "loss"
+    if steps_per_epoch:
+        # BackupAndRestore restores the weights and the epoch, not the
+        # position in the data stream: without this skip, resumed epoch k
+        # would see the batches of epoch 0 and the run would not end with
+        # the weights of an uninterrupted one.
+        done = finished_epochs(Path(run_dir) / "backup")
+        if done:
+            train_ds = train_ds.skip(done * steps_per_epoch)
     callbacks = standard_callbacks(run_dir, cfg, monitor=monitor, clock=clock)
     callbacks += list(extra_callbacks)
     history = model.fit(

@@ -31,10 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 3
 KILL_AFTER = 2  # epochs whose backup is complete when the kill comes
 NOT_BITWISE = (
-    "a resumed run restarts the training data stream at its first pass, "
-    "so epoch k sees the batches of epoch 0; apps/common/training.py's "
-    "fit must skip initial_epoch * steps_per_epoch batches (and read the "
-    "epoch from the same atomic write as the weights)"
+    "Keras' BackupAndRestore writes the epoch number and the weights in "
+    "two files; the epoch should come from the same atomic write as the "
+    "weights"
 )
 
 
@@ -235,13 +234,31 @@ def test_torn_backup_falls_back_to_the_previous_epoch(killed):
     assert not (run / "backup").exists()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=NOT_BITWISE)
 @pytest.mark.parametrize(
     "case",
     [
         "clean",
-        pytest.param("lagging", marks=pytest.mark.slow),
-        pytest.param("torn", marks=pytest.mark.slow),
+        # Keras writes the epoch number and the weights separately: a kill
+        # between the two, or a torn weights file, still resumes from a
+        # different epoch than the weights' (not yet fixed).
+        pytest.param(
+            "lagging",
+            marks=[
+                pytest.mark.slow,
+                pytest.mark.xfail(
+                    strict=True, raises=AssertionError, reason=NOT_BITWISE
+                ),
+            ],
+        ),
+        pytest.param(
+            "torn",
+            marks=[
+                pytest.mark.slow,
+                pytest.mark.xfail(
+                    strict=True, raises=AssertionError, reason=NOT_BITWISE
+                ),
+            ],
+        ),
     ],
 )
 def test_resumed_weights_equal_an_uninterrupted_run_bitwise(killed, case):
