@@ -186,8 +186,9 @@ def make_translator(cfg: TranslateConfig, model, tokenizers):
     dec = cfg.decoding
     limit = max_source_tokens(cfg)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def translate(strings):
+    num_return = dec.num_return
+
+    def run(strings):
         ragged = source_tok.tokenize(strings)
         truncated = ragged.row_lengths() > limit
         dense = ragged[:, :limit].to_tensor(0)
@@ -206,19 +207,37 @@ def make_translator(cfg: TranslateConfig, model, tokenizers):
             beam_size=dec.beam_size,
             max_length=max_length,
             alpha=dec.alpha,
-            num_return=dec.num_return,
+            num_return=num_return,
         )
-        tokens = out["tokens"]
+        tokens = tf.cast(out["tokens"], tf.int32)
         shape = tf.shape(tokens)
         flat = tf.reshape(tokens, [shape[0] * shape[1], shape[2]])
         text = tf.reshape(target_tok.detokenize_ids(flat), shape[:2])
         return {
             "translations": text,
-            "scores": out["scores"],
+            "scores": tf.cast(out["scores"], tf.float32),
             "truncated": truncated,
-            "source_ids": dense,
+            "source_ids": tf.cast(dense, tf.int32),
             "tokens": tokens,
         }
+
+    def empty():
+        # oneDNN kernels and the beam search's while loop reject an empty
+        # batch: answer it directly.
+        return {
+            "translations": tf.fill([0, num_return], ""),
+            "scores": tf.zeros([0, num_return], tf.float32),
+            "truncated": tf.zeros([0], tf.bool),
+            "source_ids": tf.zeros([0, 1], tf.int32),
+            "tokens": tf.zeros([0, num_return, 1], tf.int32),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def translate(strings):
+        # Restored signatures do not check shapes: a rank-2 batch reached
+        # the tokenizer and crashed the process (found by the fuzz test).
+        strings = tf.ensure_shape(strings, [None])
+        return tf.cond(tf.size(strings) > 0, lambda: run(strings), empty)
 
     return translate
 
