@@ -457,3 +457,25 @@ def check_layer_gradients(layer, x, *, eps=1e-3, rtol=1e-2, atol=1e-4):
 
     weights = [v.numpy() for v in layer.trainable_variables]
     return check_gradients(fn, xs + weights, eps=eps, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------------ app runs
+
+
+def main_under_runs_root(main, root, argv) -> int:
+    """Calls an app's `main(argv)` with `DLSUITE_RUNS` set to `root`
+    (restored afterwards), for module-scoped fixtures that cannot use
+    `monkeypatch`.
+
+    Returns:
+        The exit code.
+    """
+    old = os.environ.get("DLSUITE_RUNS")
+    os.environ["DLSUITE_RUNS"] = str(root)
+    try:
+        return main(list(argv))
+    finally:
+        if old is None:
+            os.environ.pop("DLSUITE_RUNS")
+        else:
+            os.environ["DLSUITE_RUNS"] = old

@@ -53,6 +53,27 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """`train`'s arguments in every app: config, `--run`, `--overwrite`."""
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--run", metavar="NAME", help="run name (default: dated)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run of the same name",
+    )
+
+
+def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    """`tune`'s arguments in every app: config and the sweep's `--run`."""
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--run", metavar="NAME", help="sweep name (default: dated)"
+    )
+
+
 def add_run_argument(parser, *, required=True, help_text=None) -> None:
     """`--run PATH` of an existing run folder."""
     parser.add_argument(

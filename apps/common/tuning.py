@@ -66,3 +66,36 @@ def trial_table(tuner, n: int = 10) -> list[dict]:
         row["trial_id"] = trial.trial_id
         rows.append(row)
     return rows
+
+
+def run_sweep(hypermodel, cfg, run_dir: Path, *, verbose: int = 1) -> dict:
+    """Runs the sweep of `cfg.tune` in `run_dir/tuner` (resuming one a
+    kill interrupted) and writes `best.yaml` and `trials.json`.
+
+    Args:
+        hypermodel: the app's HyperModel; its `config_for(hp)` gives the
+            full config of a trial (or `best_config(hp)` when it has one:
+            what to write for the best trial).
+        cfg: the app's root config (its `tune` section drives the sweep).
+        run_dir: the sweep's run folder.
+        verbose: Keras verbosity of each trial.
+
+    Returns:
+        `{"best": values, "best_config": path, "trials": rows}`.
+    """
+    from apps.common import config as config_lib
+    from apps.common import runs
+
+    tuner = make_tuner(hypermodel, cfg.tune, Path(run_dir) / "tuner")
+    tuner.search(epochs=cfg.tune.epochs, verbose=verbose)
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    best_path = Path(run_dir) / "best.yaml"
+    best_config = getattr(hypermodel, "best_config", hypermodel.config_for)
+    config_lib.dump_yaml(best_config(best_hp), best_path)
+    table = trial_table(tuner)
+    runs.write_json(Path(run_dir) / "trials.json", {"trials": table})
+    return {
+        "best": dict(best_hp.values),
+        "best_config": str(best_path),
+        "trials": table,
+    }

@@ -178,16 +178,6 @@ def demo() -> int:
     return 0
 
 
-def _add_train(p) -> None:
-    cli.add_config_arguments(p)
-    p.add_argument("--run", metavar="NAME", help="run name (default: dated)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a finished run of the same name",
-    )
-
-
 def _add_evaluate(p) -> None:
     cli.add_run_argument(p)
     p.add_argument("--split", default="test", choices=["val", "test"])
@@ -225,16 +215,11 @@ def _add_export(p) -> None:
     )
 
 
-def _add_tune(p) -> None:
-    cli.add_config_arguments(p)
-    p.add_argument("--run", metavar="NAME", help="sweep name (default: dated)")
-
-
 VERBS = [
     cli.Verb(
         "train",
         "train a detector into a run folder (resumes after a kill)",
-        _add_train,
+        cli.add_train_arguments,
         _train,
     ),
     cli.Verb(
@@ -259,7 +244,7 @@ VERBS = [
     cli.Verb(
         "tune",
         "keras-tuner sweep; writes the best config as YAML",
-        _add_tune,
+        cli.add_tune_arguments,
         _tune,
     ),
 ]

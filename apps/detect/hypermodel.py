@@ -39,6 +39,14 @@ class DetectHyperModel(keras_tuner.HyperModel):
         )
         return app.with_anchors(cfg, self.train_source)
 
+    def best_config(self, hp) -> DetectConfig:
+        """The config to write for the best trial: anchors are refitted by
+        `train` on its own data, so none are pinned."""
+        best = self.config_for(hp)
+        return dataclasses.replace(
+            best, model=dataclasses.replace(best.model, anchors=[])
+        )
+
     def build(self, hp):
         cfg = self.config_for(hp)
         cfg = dataclasses.replace(

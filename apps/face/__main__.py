@@ -199,16 +199,6 @@ def _tune(args) -> int:
     return 0
 
 
-def _add_train(p) -> None:
-    cli.add_config_arguments(p)
-    p.add_argument("--run", metavar="NAME", help="run name (default: dated)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a finished run of the same name",
-    )
-
-
 def _add_split(p) -> None:
     cli.add_run_argument(p, help_text="run folder, e.g. saved_models/face/NAME")
     p.add_argument("--split", default="test", choices=["val", "test"])
@@ -283,16 +273,11 @@ def _add_export(p) -> None:
     cli.add_run_argument(p, help_text="run folder, e.g. saved_models/face/NAME")
 
 
-def _add_tune(p) -> None:
-    cli.add_config_arguments(p)
-    p.add_argument("--run", metavar="NAME", help="sweep name (default: dated)")
-
-
 VERBS = [
     cli.Verb(
         "train",
         "train the embedding (resumes after a kill)",
-        _add_train,
+        cli.add_train_arguments,
         _train,
     ),
     cli.Verb(
@@ -341,7 +326,7 @@ VERBS = [
         "tune",
         "keras-tuner sweep (triplet vs ArcFace); writes the "
         "best config as YAML",
-        _add_tune,
+        cli.add_tune_arguments,
         _tune,
     ),
 ]

@@ -160,16 +160,6 @@ def _tune(args) -> int:
     return 0
 
 
-def _add_train(p) -> None:
-    cli.add_config_arguments(p)
-    p.add_argument("--run", metavar="NAME", help="run name (default: dated)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a finished run of the same name",
-    )
-
-
 def _add_split(p) -> None:
     cli.add_run_argument(
         p, help_text="run folder, e.g. saved_models/translate/NAME"
@@ -197,16 +187,11 @@ def _add_export(p) -> None:
     )
 
 
-def _add_tune(p) -> None:
-    cli.add_config_arguments(p)
-    p.add_argument("--run", metavar="NAME", help="sweep name (default: dated)")
-
-
 VERBS = [
     cli.Verb(
         "train",
         "train a translator (resumes after a kill)",
-        _add_train,
+        cli.add_train_arguments,
         _train,
     ),
     cli.Verb(
@@ -236,7 +221,7 @@ VERBS = [
     cli.Verb(
         "tune",
         "keras-tuner sweep (RNN vs Transformer); writes the best config",
-        _add_tune,
+        cli.add_tune_arguments,
         _tune,
     ),
 ]

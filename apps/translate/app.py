@@ -484,15 +484,4 @@ def tune(cfg: TranslateConfig, run_dir: Path) -> dict:
     runs.ensure_dir(run_dir)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     hypermodel = TranslateHyperModel(cfg, pairs, tokenizers)
-    tuner = tuning.make_tuner(hypermodel, cfg.tune, run_dir / "tuner")
-    tuner.search(epochs=cfg.tune.epochs, verbose=cfg.train.verbose)
-    best_hp = tuner.get_best_hyperparameters(1)[0]
-    best_path = run_dir / "best.yaml"
-    config_lib.dump_yaml(hypermodel.config_for(best_hp), best_path)
-    table = tuning.trial_table(tuner)
-    runs.write_json(run_dir / "trials.json", {"trials": table})
-    return {
-        "best": dict(best_hp.values),
-        "best_config": str(best_path),
-        "trials": table,
-    }
+    return tuning.run_sweep(hypermodel, cfg, run_dir, verbose=cfg.train.verbose)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import main_under_runs_root
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "apps" / "face" / "configs" / "tiny.yaml")
 
@@ -137,16 +139,11 @@ def face_export(tmp_path_factory):
     from apps.face.__main__ import main
 
     root = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        assert main(["train", "--config", TINY, "--run", "f"]) == 0
-        assert main(["export", "--run", str(root / "face" / "f")]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
+    for argv in (
+        ["train", "--config", TINY, "--run", "f"],
+        ["export", "--run", str(root / "face" / "f")],
+    ):
+        assert main_under_runs_root(main, root, argv) == 0
     return root / "face" / "f" / "export" / "1"
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import main_under_runs_root
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "apps" / "translate" / "configs" / "tiny.yaml")
 
@@ -71,16 +73,11 @@ def translate_export(tmp_path_factory):
     from apps.translate.__main__ import main
 
     root = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        assert main(["train", "--config", TINY, "--run", "t"]) == 0
-        assert main(["export", "--run", str(root / "translate" / "t")]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
+    for argv in (
+        ["train", "--config", TINY, "--run", "t"],
+        ["export", "--run", str(root / "translate" / "t")],
+    ):
+        assert main_under_runs_root(main, root, argv) == 0
     return root / "translate" / "t" / "export" / "1"
 
 

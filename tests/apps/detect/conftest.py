@@ -1,11 +1,11 @@
 """Shared set-up of the detect app tests: a tiny trained run per module."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 from apps.detect.__main__ import main
+from tests.helpers import main_under_runs_root
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
@@ -13,15 +13,12 @@ TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
 
 def train_tiny(root: Path, name: str = "tiny") -> Path:
     """Trains the tiny config into `root/detect/name` and returns the run."""
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        assert main(["train", "--config", TINY, "--run", name]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
+    assert (
+        main_under_runs_root(
+            main, root, ["train", "--config", TINY, "--run", name]
+        )
+        == 0
+    )
     return root / "detect" / name
 
 

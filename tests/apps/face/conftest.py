@@ -1,11 +1,11 @@
 """Shared set-up of the face app tests: one tiny trained run per module."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 from apps.face.__main__ import main
+from tests.helpers import main_under_runs_root
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = str(ROOT / "apps" / "face" / "configs" / "tiny.yaml")
@@ -13,18 +13,10 @@ TINY = str(ROOT / "apps" / "face" / "configs" / "tiny.yaml")
 
 def train_tiny(root: Path, name: str = "tiny", *sets: str) -> Path:
     """Trains the tiny config into `root/face/name` and returns the run."""
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        argv = ["train", "--config", TINY, "--run", name]
-        for item in sets:
-            argv += ["--set", item]
-        assert main(argv) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
+    argv = ["train", "--config", TINY, "--run", name]
+    for item in sets:
+        argv += ["--set", item]
+    assert main_under_runs_root(main, root, argv) == 0
     return root / "face" / name
 
 

@@ -289,3 +289,29 @@ def test_folder_dataset_with_one_image_person_and_corrupt_file(
     assert code == 2
     assert "broken.png" in _err_line(capsys)
     assert not (runs_root / "face" / "strict").exists()
+
+
+def test_tune_compares_triplet_and_arcface(runs_root, capsys):
+    code = main(
+        [
+            "tune",
+            "--config",
+            TINY,
+            "--set",
+            "tune.max_trials=2",
+            "--run",
+            "sweep",
+        ]
+    )
+    assert code == 0
+    sweep = runs_root / "face" / "sweep"
+    trials = json.loads((sweep / "trials.json").read_text())["trials"]
+    assert len(trials) == 2
+    assert all(0 <= t["score"] <= 1 for t in trials)
+    assert {t["loss"] for t in trials} <= {"triplet", "arcface"}
+    # The best config is a config train accepts.
+    from apps.common.config import resolve
+    from apps.face.config import FaceConfig
+
+    best = resolve(FaceConfig, config_file=sweep / "best.yaml")
+    assert best.model.loss in ("triplet", "arcface")

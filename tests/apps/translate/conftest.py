@@ -1,11 +1,11 @@
 """Shared set-up of the translate app tests: one tiny trained run."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 from apps.translate.__main__ import main
+from tests.helpers import main_under_runs_root
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = str(ROOT / "apps" / "translate" / "configs" / "tiny.yaml")
@@ -15,13 +15,10 @@ TINY = str(ROOT / "apps" / "translate" / "configs" / "tiny.yaml")
 def tiny_run(tmp_path_factory):
     """A tiny trained run of this test module's own."""
     root = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        assert main(["train", "--config", TINY, "--run", "tiny"]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
+    assert (
+        main_under_runs_root(
+            main, root, ["train", "--config", TINY, "--run", "tiny"]
+        )
+        == 0
+    )
     return root / "translate" / "tiny"

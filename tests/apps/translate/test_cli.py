@@ -145,3 +145,15 @@ def test_transformer_trains_and_exports(runs_root, capsys):
     assert main([*argv, "--run", "tr"]) == 0
     run = runs_root / "translate" / "tr"
     assert main(["export", "--run", str(run)]) == 0
+
+
+@pytest.mark.slow  # two tiny trainings; the sweep code is shared
+def test_tune_writes_a_best_config(runs_root):
+    code = main(
+        ["tune", "--config", TINY, "--set", "tune.max_trials=2", "--run", "s"]
+    )
+    assert code == 0
+    sweep = runs_root / "translate" / "s"
+    trials = json.loads((sweep / "trials.json").read_text())["trials"]
+    assert len(trials) == 2
+    assert (sweep / "best.yaml").exists()
