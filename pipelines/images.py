@@ -6,6 +6,7 @@ RGB uint8 and turns every failure into one clear `ImageReadError` line.
 exported serving signatures.
 """
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,12 @@ def tf_decode_image(bytes_tensor, channels: int = 3) -> tf.Tensor:
     )
     image.set_shape([None, None, channels])
     return image
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 RGB image (lossless, so decoders agree)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -479,3 +479,35 @@ def main_under_runs_root(main, root, argv) -> int:
             os.environ.pop("DLSUITE_RUNS")
         else:
             os.environ["DLSUITE_RUNS"] = old
+
+
+def run_fuzz_script(
+    script: str, export_dir, n: int, cwd, *, timeout: float = 600
+) -> dict[str, int]:
+    """Runs a fuzz `script` against a SavedModel in a child process that
+    cannot import this repository, so that a crash (segfault, abort) shows
+    up as a failed assertion on its return code instead of killing the
+    test runner.
+
+    The script gets `export_dir` and `n` as `sys.argv[1:3]` and prints its
+    counters as `key=value` words on its last line.
+
+    Returns:
+        The counters, as ints.
+    """
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", script, str(export_dir), str(n)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    return {k: int(v) for k, v in (w.split("=") for w in last.split())}

@@ -8,6 +8,7 @@ turns known errors into one line on stderr with exit code 2.
 import argparse
 import dataclasses
 import errno
+import json
 import sys
 import traceback
 from collections.abc import Callable
@@ -72,6 +73,58 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run", metavar="NAME", help="sweep name (default: dated)"
     )
+
+
+def print_json(result) -> None:
+    """What the verbs print for a summary: indented JSON, UTF-8 as is."""
+    print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+
+
+def train_verb(
+    app: str, config_cls, load_app: Callable, help_text: str
+) -> "Verb":
+    """The `train` verb every app shares: resolve the config, pick (or
+    resume) the run folder, call `load_app().train(cfg, run_dir,
+    resuming=...)` and print its summary."""
+    from apps.common import config as config_lib
+    from apps.common import runs
+
+    def handler(args) -> int:
+        cfg = config_lib.resolve(
+            config_cls, config_file=args.config, sets=args.sets
+        )
+        run_dir, resuming = runs.run_dir_for_training(
+            app, args.run, overwrite=args.overwrite
+        )
+        print_json(load_app().train(cfg, run_dir, resuming=resuming))
+        print(f"Run folder: {run_dir}")
+        return 0
+
+    return Verb("train", help_text, add_train_arguments, handler)
+
+
+def tune_verb(
+    app: str, config_cls, load_app: Callable, help_text: str, prog: str
+) -> "Verb":
+    """The `tune` verb every app shares: a sweep in a new run folder,
+    then how to train with its best config."""
+    from apps.common import config as config_lib
+    from apps.common import runs
+
+    def handler(args) -> int:
+        cfg = config_lib.resolve(
+            config_cls, config_file=args.config, sets=args.sets
+        )
+        run_dir, _ = runs.run_dir_for_training(
+            app, args.run or runs.timestamped("tune"), overwrite=False
+        )
+        result = load_app().tune(cfg, run_dir)
+        print_json({k: v for k, v in result.items() if k != "trials"})
+        best = result["best_config"]
+        print(f"Use the best config with: {prog} train --config {best}")
+        return 0
+
+    return Verb("tune", help_text, add_tune_arguments, handler)
 
 
 def add_run_argument(parser, *, required=True, help_text=None) -> None:

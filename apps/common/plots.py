@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,7 +37,7 @@ def plot_history(history_csv: Path, out_png: Path) -> Path | None:
         rows = list(csv.DictReader(f))
     if not rows:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
     fig, axes = plt.subplots(
         1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False
@@ -73,7 +73,7 @@ def plot_precision_recall(
         out_png: where to write the PNG.
         title: the plot's title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for name, (recall, precision, ap) in curves.items():
         ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")

@@ -9,13 +9,11 @@ from apps.common.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from apps.common import cli  # noqa: E402
-from apps.common import config as config_lib  # noqa: E402
 from apps.common import runs  # noqa: E402
 from apps.detect.config import DetectConfig  # noqa: E402
 
@@ -45,27 +43,10 @@ def _app():
     return app
 
 
-def _print(result) -> None:
-    print(json.dumps(result, indent=2, default=str))
-
-
-def _train(args) -> int:
-    cfg = config_lib.resolve(
-        DetectConfig, config_file=args.config, sets=args.sets
-    )
-    run_dir, resuming = runs.run_dir_for_training(
-        "detect", args.run, overwrite=args.overwrite
-    )
-    summary = _app().train(cfg, run_dir, resuming=resuming)
-    _print(summary)
-    print(f"Run folder: {run_dir}")
-    return 0
-
-
 def _evaluate(args) -> int:
     result = _app().evaluate(Path(args.run), split=args.split)
     print(_metrics_line(result))
-    _print({k: v for k, v in result.items() if k != "per_class"})
+    cli.print_json({k: v for k, v in result.items() if k != "per_class"})
     return 0
 
 
@@ -109,23 +90,7 @@ def _export(args) -> int:
             f"({converted['size_bytes'] / 1e6:.2f} MB)"
         )
         result[args.format] = converted
-    _print(result)
-    return 0
-
-
-def _tune(args) -> int:
-    cfg = config_lib.resolve(
-        DetectConfig, config_file=args.config, sets=args.sets
-    )
-    run_dir, _ = runs.run_dir_for_training(
-        "detect", args.run or runs.timestamped("tune"), overwrite=False
-    )
-    result = _app().tune(cfg, Path(run_dir))
-    _print({k: v for k, v in result.items() if k != "trials"})
-    print(
-        f"Use the best config with: {PROG} train --config "
-        f"{result['best_config']}"
-    )
+    cli.print_json(result)
     return 0
 
 
@@ -216,11 +181,11 @@ def _add_export(p) -> None:
 
 
 VERBS = [
-    cli.Verb(
-        "train",
+    cli.train_verb(
+        "detect",
+        DetectConfig,
+        _app,
         "train a detector into a run folder (resumes after a kill)",
-        cli.add_train_arguments,
-        _train,
     ),
     cli.Verb(
         "evaluate",
@@ -241,11 +206,12 @@ VERBS = [
         _add_export,
         _export,
     ),
-    cli.Verb(
-        "tune",
+    cli.tune_verb(
+        "detect",
+        DetectConfig,
+        _app,
         "keras-tuner sweep; writes the best config as YAML",
-        cli.add_tune_arguments,
-        _tune,
+        PROG,
     ),
 ]
 

@@ -37,6 +37,7 @@ from pipelines.detection import box_sizes
 from pipelines.detection import box_targets
 from pipelines.detection import build_detection_dataset
 from pipelines.images import decode_image_file
+from pipelines.images import encode_png
 from pipelines.images import list_images
 from pipelines.letterbox import letterbox
 from pipelines.letterbox import unletterbox_boxes
@@ -414,7 +415,7 @@ def _check_export(cfg: DetectConfig, model: keras.Model, path: Path) -> float:
     images = [source["images"][0], source["images"][1]]
     wide = tf.image.resize(images[1], (size // 2, size), "nearest")
     images[1] = tf.cast(wide, tf.uint8).numpy()
-    encoded = np.array([serving.encode_png(im) for im in images], dtype=bytes)
+    encoded = np.array([encode_png(im) for im in images], dtype=bytes)
     want = serving.reference_outputs(model, images, image_size=size)
     got = exporting.run_in_fresh_process(
         path, "serving_default", {"images": encoded}

@@ -13,7 +13,6 @@ Class names are in `assets.extra/labels.txt`, one per line (the TensorFlow
 Serving convention for extra files).
 """
 
-import io
 from pathlib import Path
 
 import keras
@@ -106,15 +105,6 @@ def write_saved_model(
     extra = Path(path) / "assets.extra"
     extra.mkdir(exist_ok=True)
     (extra / "labels.txt").write_text("\n".join(labels) + "\n")
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 RGB image (lossless, so decoders agree)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def reference_outputs(

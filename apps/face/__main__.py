@@ -10,13 +10,10 @@ from apps.common.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
-import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from apps.common import cli  # noqa: E402
-from apps.common import config as config_lib  # noqa: E402
-from apps.common import runs  # noqa: E402
 from apps.face.config import FaceConfig  # noqa: E402
 
 PROG = "python -m apps.face"
@@ -45,26 +42,6 @@ def _app():
     from apps.face import app
 
     return app
-
-
-def _print(result) -> None:
-    print(json.dumps(result, indent=2, default=str))
-
-
-def _resolve(args) -> FaceConfig:
-    return config_lib.resolve(
-        FaceConfig, config_file=args.config, sets=args.sets
-    )
-
-
-def _train(args) -> int:
-    cfg = _resolve(args)
-    run_dir, resuming = runs.run_dir_for_training(
-        "face", args.run, overwrite=args.overwrite
-    )
-    _print(_app().train(cfg, run_dir, resuming=resuming))
-    print(f"Run folder: {run_dir}")
-    return 0
 
 
 def verification_line(result: dict) -> str:
@@ -118,7 +95,7 @@ def _people():
 
 
 def _enroll(args) -> int:
-    _print(
+    cli.print_json(
         _people().enroll(
             Path(args.run),
             Path(args.input),
@@ -184,18 +161,6 @@ def _export(args) -> int:
         f"{result['max_abs_diff']:.2g}; threshold {result['threshold']:.3f}, "
         f"{result['threshold_source']})"
     )
-    return 0
-
-
-def _tune(args) -> int:
-    cfg = _resolve(args)
-    run_dir, _ = runs.run_dir_for_training(
-        "face", args.run or runs.timestamped("tune"), overwrite=False
-    )
-    result = _app().tune(cfg, Path(run_dir))
-    _print({k: v for k, v in result.items() if k != "trials"})
-    best = result["best_config"]
-    print(f"Use the best config with: {PROG} train --config {best}")
     return 0
 
 
@@ -274,11 +239,11 @@ def _add_export(p) -> None:
 
 
 VERBS = [
-    cli.Verb(
-        "train",
+    cli.train_verb(
+        "face",
+        FaceConfig,
+        _app,
         "train the embedding (resumes after a kill)",
-        cli.add_train_arguments,
-        _train,
     ),
     cli.Verb(
         "evaluate",
@@ -322,12 +287,13 @@ VERBS = [
         _add_export,
         _export,
     ),
-    cli.Verb(
-        "tune",
+    cli.tune_verb(
+        "face",
+        FaceConfig,
+        _app,
         "keras-tuner sweep (triplet vs ArcFace); writes the "
         "best config as YAML",
-        cli.add_tune_arguments,
-        _tune,
+        PROG,
     ),
 ]
 

@@ -27,6 +27,7 @@ from apps.face.model import embedder_of
 from layers.losses.triplet import TripletLoss
 from pipelines.faces.dataset import build_classification_dataset
 from pipelines.faces.dataset import build_identity_batches
+from pipelines.images import encode_png
 
 CALIBRATION_FILE = "calibration.json"
 GALLERY_FILE = "gallery.npz"
@@ -301,7 +302,7 @@ def calibrate(
     folder of identities (or the run's `split`), fits the confidence
     calibration, and writes `calibration.json` for verify/identify/export.
     """
-    from apps.face.data import _all_faces
+    from apps.face.data import load_all_faces
 
     cfg, embedder = load_run(run_dir)
     apply_runtime(cfg.runtime)
@@ -309,7 +310,7 @@ def calibrate(
         data = dataclasses.replace(
             cfg.data, source="folders", path=str(input_path)
         )
-        faces, source = _all_faces(data, progress=True), str(input_path)
+        faces, source = load_all_faces(data, progress=True), str(input_path)
     else:
         faces = load_splits(cfg.data, (split,))[split]
         source = f"run split '{split}'"
@@ -408,7 +409,7 @@ def _check_export(cfg, embedder, path: Path, threshold: float) -> float:
         rng.integers(0, 256, (size + 13, size, 3), dtype=np.uint8),
         rng.integers(0, 256, (size, size * 2, 3), dtype=np.uint8),
     ]
-    encoded = np.array([_png(im) for im in images], dtype=bytes)
+    encoded = np.array([encode_png(im) for im in images], dtype=bytes)
     want = serving.reference_embeddings(
         embedder,
         images,
@@ -431,16 +432,6 @@ def _check_export(cfg, embedder, path: Path, threshold: float) -> float:
     if bool(got["same"][0]) != bool(distance <= threshold):
         raise RuntimeError("export: verify's decision differs from Keras")
     return diff
-
-
-def _png(image: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def tune(cfg: FaceConfig, run_dir: Path) -> dict:

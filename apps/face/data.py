@@ -48,7 +48,8 @@ class Faces:
         )
 
 
-def _all_faces(cfg: DataConfig, *, progress: bool) -> Faces:
+def load_all_faces(cfg: DataConfig, *, progress: bool) -> Faces:
+    """Every face of the configured source, prepared, before any split."""
     if cfg.source == "synthetic":
         from pipelines.synthetic.faces import make_synthetic_faces
 
@@ -114,7 +115,7 @@ def load_splits(
     cfg: DataConfig, splits=SPLITS, *, progress: bool = False
 ) -> dict[str, Faces]:
     """The requested splits (identity-disjoint) as prepared arrays."""
-    everything = _all_faces(cfg, progress=progress)
+    everything = load_all_faces(cfg, progress=progress)
     ids = split_identities(len(everything.names), cfg)
     return {name: everything.subset(ids[name]) for name in splits}
 

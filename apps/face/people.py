@@ -46,9 +46,8 @@ def predict(
 ) -> dict:
     """Embeds images: `embeddings.npz` (paths + vectors) and a JSON list;
     with an enrolled gallery, also who each face is."""
-    paths, embeddings, statuses = embed_inputs(
-        load_embedding(run_dir), input_path
-    )
+    loaded = load_embedding(run_dir)
+    paths, embeddings, statuses = embed_inputs(loaded, input_path)
     output_dir = runs.ensure_dir(
         Path(output_dir or Path(run_dir) / "predictions")
     )
@@ -59,8 +58,11 @@ def predict(
         ),
     )
     people = None
-    if (Path(run_dir) / GALLERY_FILE).exists():
-        people = identify(run_dir, input_path)["matches"]
+    gallery_path = Path(run_dir) / GALLERY_FILE
+    if gallery_path.exists():
+        people = match_gallery(
+            run_dir, loaded[0], gallery_path, paths, statuses, embeddings
+        )["matches"]
     items = [
         {
             "file": str(path),
@@ -129,17 +131,43 @@ def identify(
 ) -> dict:
     """Who is in each image: the nearest enrolled person, or "unknown"
     when the squared distance is above the threshold."""
-    from apps.face.gallery import Gallery
+    gallery_path = _existing_gallery(run_dir, gallery)
+    loaded = load_embedding(run_dir)
+    paths, embeddings, statuses = embed_inputs(loaded, input_path)
+    return match_gallery(
+        run_dir,
+        loaded[0],
+        gallery_path,
+        paths,
+        statuses,
+        embeddings,
+        threshold=threshold,
+    )
 
-    gallery_path = _gallery_path(run_dir, gallery)
-    if not gallery_path.exists():
+
+def _existing_gallery(run_dir: Path, gallery: Path | None) -> Path:
+    path = _gallery_path(run_dir, gallery)
+    if not path.exists():
         raise DataError(
-            f"{gallery_path}: no gallery yet; enroll someone first "
+            f"{path}: no gallery yet; enroll someone first "
             "(python -m apps.face enroll --run RUN --input PHOTOS --name NAME)"
         )
-    loaded = load_embedding(run_dir)
-    cfg = loaded[0]
-    paths, embeddings, statuses = embed_inputs(loaded, input_path)
+    return path
+
+
+def match_gallery(
+    run_dir: Path,
+    cfg,
+    gallery_path: Path,
+    paths,
+    statuses,
+    embeddings,
+    *,
+    threshold: float | None = None,
+) -> dict:
+    """`identify` on embeddings already computed (`predict` reuses them)."""
+    from apps.face.gallery import Gallery
+
     if threshold is None:
         threshold, source = decision_threshold(run_dir, cfg)
     else:

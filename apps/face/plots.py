@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.common import runs
-from apps.common.plots import _pyplot
+from apps.common.plots import pyplot
 
 
 def _both_ways(threshold: float) -> str:
@@ -26,7 +26,7 @@ def _save(fig, path) -> Path:
             path, lambda tmp: fig.savefig(tmp, dpi=100, format="png")
         )
     finally:
-        _pyplot().close(fig)
+        pyplot().close(fig)
     return path
 
 
@@ -67,7 +67,7 @@ def plot_roc(
     if not positive.any():
         raise ValueError("Expected some non-zero FAR to draw on a log axis.")
     left = far[positive].min() / 2
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.plot(np.maximum(far, left), tar, label="ROC")
     grid = np.geomspace(left, 1.0, 50)
@@ -134,7 +134,7 @@ def plot_distance_histogram(
         )
     hi = max(float(d.max()), float(threshold)) * 1.02 + 1e-9
     bins = np.linspace(0.0, hi, 41)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for mask, label in ((s, "genuine"), (~s, "impostor")):
         if mask.any():

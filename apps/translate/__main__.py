@@ -11,13 +11,11 @@ from apps.common.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from apps.common import cli  # noqa: E402
-from apps.common import config as config_lib  # noqa: E402
 from apps.common import runs  # noqa: E402
 from apps.translate.config import TranslateConfig  # noqa: E402
 
@@ -46,26 +44,6 @@ def _app():
     from apps.translate import app
 
     return app
-
-
-def _print(result) -> None:
-    print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
-
-
-def _resolve(args) -> TranslateConfig:
-    return config_lib.resolve(
-        TranslateConfig, config_file=args.config, sets=args.sets
-    )
-
-
-def _train(args) -> int:
-    cfg = _resolve(args)
-    run_dir, resuming = runs.run_dir_for_training(
-        "translate", args.run, overwrite=args.overwrite
-    )
-    _print(_app().train(cfg, run_dir, resuming=resuming))
-    print(f"Run folder: {run_dir}")
-    return 0
 
 
 def metrics_line(result: dict) -> str:
@@ -113,7 +91,7 @@ def _predict(args) -> int:
         Path(args.run), _read_texts(args), num_return=args.nbest
     )
     if args.json:
-        _print(results)
+        cli.print_json(results)
         return 0
     for item in results:
         options = item["translations"]
@@ -148,18 +126,6 @@ def _export(args) -> int:
     return 0
 
 
-def _tune(args) -> int:
-    cfg = _resolve(args)
-    run_dir, _ = runs.run_dir_for_training(
-        "translate", args.run or runs.timestamped("tune"), overwrite=False
-    )
-    result = _app().tune(cfg, Path(run_dir))
-    _print({k: v for k, v in result.items() if k != "trials"})
-    best = result["best_config"]
-    print(f"Use the best config with: {PROG} train --config {best}")
-    return 0
-
-
 def _add_split(p) -> None:
     cli.add_run_argument(
         p, help_text="run folder, e.g. saved_models/translate/NAME"
@@ -188,11 +154,11 @@ def _add_export(p) -> None:
 
 
 VERBS = [
-    cli.Verb(
-        "train",
+    cli.train_verb(
+        "translate",
+        TranslateConfig,
+        _app,
         "train a translator (resumes after a kill)",
-        cli.add_train_arguments,
-        _train,
     ),
     cli.Verb(
         "evaluate",
@@ -218,11 +184,12 @@ VERBS = [
         _add_export,
         _export,
     ),
-    cli.Verb(
-        "tune",
+    cli.tune_verb(
+        "translate",
+        TranslateConfig,
+        _app,
         "keras-tuner sweep (RNN vs Transformer); writes the best config",
-        cli.add_tune_arguments,
-        _tune,
+        PROG,
     ),
 ]
 

@@ -17,8 +17,15 @@ class TranslateHyperModel(keras_tuner.HyperModel):
     def __init__(self, cfg: TranslateConfig, pairs, tokenizers):
         super().__init__(name="translate")
         self.cfg = cfg
-        self.pairs = pairs
         self.tokenizers = tokenizers
+        # No trial changes the data or the batch size: tokenize and batch
+        # once for the whole sweep.
+        self.train_ds, _ = app.make_dataset(
+            cfg, pairs["train"], tokenizers, shuffle=True
+        )
+        self.val_ds, _ = app.make_dataset(
+            cfg, pairs["val"], tokenizers, shuffle=False
+        )
 
     def config_for(self, hp) -> TranslateConfig:
         """The base config with this trial's hyperparameters applied."""
@@ -47,16 +54,9 @@ class TranslateHyperModel(keras_tuner.HyperModel):
         )
 
     def fit(self, hp, model, *args, epochs=1, callbacks=None, verbose=1, **kw):
-        cfg = self.config_for(hp)
-        train_ds, _ = app.make_dataset(
-            cfg, self.pairs["train"], self.tokenizers, shuffle=True
-        )
-        val_ds, _ = app.make_dataset(
-            cfg, self.pairs["val"], self.tokenizers, shuffle=False
-        )
         return model.fit(
-            train_ds,
-            validation_data=val_ds,
+            self.train_ds,
+            validation_data=self.val_ds,
             epochs=epochs,
             callbacks=callbacks,
             verbose=verbose,

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import run_fuzz_script
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
 
@@ -95,20 +97,8 @@ def tiny_export(tmp_path_factory):
 
 def test_thousands_of_malformed_inputs_never_crash(tiny_export, tmp_path):
     n = int(os.environ.get("DLSUITE_FUZZ_CASES", "2000"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    proc = subprocess.run(
-        [sys.executable, "-I", "-c", FUZZ, str(tiny_export), str(n)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    answered, raised = (
-        int(part.split("=")[1]) for part in proc.stdout.split()[-2:]
-    )
+    counts = run_fuzz_script(FUZZ, tiny_export, n, tmp_path)
+    answered, raised = counts["answered"], counts["raised"]
     assert answered + raised == n + 10 + 8
     assert answered >= 8  # the valid images and float batches answered
     assert raised >= n * 0.9  # random bytes are rejected, not "detected"

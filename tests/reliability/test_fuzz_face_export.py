@@ -8,14 +8,13 @@ each of its four signatures (`serving_default`, `embed`, `embed_uint8`,
 
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.helpers import main_under_runs_root
+from tests.helpers import run_fuzz_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "apps" / "face" / "configs" / "tiny.yaml")
@@ -149,21 +148,7 @@ def face_export(tmp_path_factory):
 
 def test_thousands_of_malformed_inputs_never_crash(face_export, tmp_path):
     n = int(os.environ.get("DLSUITE_FUZZ_CASES", "2000"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    proc = subprocess.run(
-        [sys.executable, "-I", "-c", FUZZ, str(face_export), str(n)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    counts = {
-        key: int(value)
-        for key, value in (part.split("=") for part in proc.stdout.split())
-    }
+    counts = run_fuzz_script(FUZZ, face_export, n, tmp_path)
     randoms = n + n // 4 + n // 10
     calls = 2 * 15 + 10 + 6 + randoms  # images, pixels, pairs, random
     assert sum(counts.values()) == calls

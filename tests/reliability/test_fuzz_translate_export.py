@@ -7,13 +7,12 @@ characters the vocabulary never saw, wrong dtypes and shapes, empty batches.
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import main_under_runs_root
+from tests.helpers import run_fuzz_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "apps" / "translate" / "configs" / "tiny.yaml")
@@ -83,21 +82,10 @@ def translate_export(tmp_path_factory):
 
 def test_malformed_strings_never_crash(translate_export, tmp_path):
     n = int(os.environ.get("DLSUITE_FUZZ_CASES", "300"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    proc = subprocess.run(
-        [sys.executable, "-I", "-c", FUZZ, str(translate_export), str(n)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    counts = dict(part.split("=") for part in proc.stdout.split())
-    total = sum(int(v) for v in counts.values())
+    counts = run_fuzz_script(FUZZ, translate_export, n, tmp_path)
+    total = sum(counts.values())
     assert total == 2 * (10 + n + 3)
     # Every well-formed batch of strings gets an answer, whatever bytes it
     # holds; the 3 wrong dtypes/shapes per signature are refused.
-    assert int(counts["answered"]) == 2 * (10 + n)
-    assert int(counts["raised"]) == 2 * 3
+    assert counts["answered"] == 2 * (10 + n)
+    assert counts["raised"] == 2 * 3
