@@ -8,7 +8,9 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import subprocess
 import sys
+import threading
 import time
 
 PACKAGES = (
@@ -102,3 +104,50 @@ def footer() -> None:
             f"of {cores} cores, this benchmark {own:.2f}, other jobs "
             f"about {max(busy - own, 0):.2f}"
         )
+
+
+def _wait(proc, start: float, out: dict) -> None:
+    """Reaps `proc` with `os.wait4`, keeping its CPU seconds."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.update(
+        exit=proc.returncode,
+        wall_seconds=time.time() - start,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+    )
+
+
+def run_jobs(jobs: dict, sequential: bool, timeout: float, cwd) -> dict:
+    """Runs the jobs, `{name: (command, env, log path)}`, together or in
+    turn, in `cwd`; returns each one's exit code, wall seconds and CPU
+    seconds (user + system, its children included). A job still running
+    `timeout` seconds after its batch started is killed."""
+    done = {name: {} for name in jobs}
+    batches = [[n] for n in jobs] if sequential else [list(jobs)]
+    for batch in batches:
+        waiting = []
+        for name in batch:
+            command, env, log = jobs[name]
+            print(f"[{name}] {' '.join(command)}  (log: {log})", flush=True)
+            with open(log, "w") as f:
+                proc = subprocess.Popen(
+                    command, env=env, cwd=cwd, stdout=f, stderr=f
+                )
+            thread = threading.Thread(
+                target=_wait, args=(proc, time.time(), done[name])
+            )
+            thread.start()
+            waiting.append((name, proc, thread))
+        deadline = time.time() + timeout
+        for name, proc, thread in waiting:
+            thread.join(max(0.0, deadline - time.time()))
+            if thread.is_alive():
+                proc.kill()  # only our own child, by its pid
+                thread.join()
+            r = done[name]
+            print(
+                f"[{name}] exit {r['exit']} after {r['wall_seconds']:.0f} s, "
+                f"{r['cpu_seconds']:.0f} CPU s",
+                flush=True,
+            )
+    return done

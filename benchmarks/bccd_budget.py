@@ -58,7 +58,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -317,51 +316,6 @@ def _commands(args, workdir: Path, dataset: Path):
     }, stubbed
 
 
-def _wait(proc, start: float, out: dict) -> None:
-    """Reaps `proc` with `os.wait4`, keeping its CPU seconds."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out.update(
-        exit=proc.returncode,
-        wall_seconds=time.time() - start,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-    )
-
-
-def _run(jobs: dict, sequential: bool, timeout: float) -> dict:
-    """Runs the jobs (together, or in turn); returns each one's exit code,
-    wall seconds and CPU seconds (user + system, its children included)."""
-    done = {name: {} for name in jobs}
-    batches = [[n] for n in jobs] if sequential else [list(jobs)]
-    for batch in batches:
-        waiting = []
-        for name in batch:
-            command, env, log = jobs[name]
-            print(f"[{name}] {' '.join(command)}  (log: {log})", flush=True)
-            with open(log, "w") as f:
-                proc = subprocess.Popen(
-                    command, env=env, cwd=REPO, stdout=f, stderr=f
-                )
-            thread = threading.Thread(
-                target=_wait, args=(proc, time.time(), done[name])
-            )
-            thread.start()
-            waiting.append((name, proc, thread))
-        deadline = time.time() + timeout
-        for name, proc, thread in waiting:
-            thread.join(max(0.0, deadline - time.time()))
-            if thread.is_alive():
-                proc.kill()  # only our own child, by its pid
-                thread.join()
-            r = done[name]
-            print(
-                f"[{name}] exit {r['exit']} after {r['wall_seconds']:.0f} s, "
-                f"{r['cpu_seconds']:.0f} CPU s",
-                flush=True,
-            )
-    return done
-
-
 def _test_ground_truth(dataset: Path):
     """Our test split exactly as `evaluate` reads it, and its image ids."""
     from apps.common import config as config_lib
@@ -486,7 +440,7 @@ def main(argv=None) -> int:
     if stubbed:
         print("torchvision: stand-in whose ops.nms is Ultralytics' TorchNMS")
     timeout = args.minutes * 60 * 1.5 + 1800
-    runs = _run(jobs, args.sequential, timeout)
+    runs = _env.run_jobs(jobs, args.sequential, timeout, cwd=REPO)
     load_after = _env.load()
     report = {
         "command": command,
