@@ -25,7 +25,9 @@ def _number(text) -> float:
 
 
 def plot_history(history_csv: Path, out_png: Path) -> Path | None:
-    """Training curves (every logged metric against epoch) from a CSVLogger.
+    """Training curves (every logged metric against epoch, train against
+    validation, and the gradient norm's epoch mean beside its largest
+    step) from a CSVLogger.
 
     Returns:
         `out_png`, or None when the CSV has no rows.
@@ -38,7 +40,9 @@ def plot_history(history_csv: Path, out_png: Path) -> Path | None:
     if not rows:
         return None
     plt = pyplot()
-    keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
+    names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
+    # `grad_norm_max` joins `grad_norm`'s panel (see apps.common.gradnorm).
+    keys = [k for k in names if not (k.endswith("_max") and k[:-4] in names)]
     fig, axes = plt.subplots(
         1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False
     )
@@ -49,6 +53,9 @@ def plot_history(history_csv: Path, out_png: Path) -> Path | None:
         values = [_number(r.get(val)) for r in rows]
         if not np.all(np.isnan(values)):
             ax.plot(epochs, values, label="validation")
+        if f"{key}_max" in names:
+            largest = [_number(r[f"{key}_max"]) for r in rows]
+            ax.plot(epochs, largest, linestyle="--", label="largest step")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.grid(alpha=0.3)

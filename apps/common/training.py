@@ -11,6 +11,8 @@ from apps.common.config import RegularizationConfig
 from apps.common.config import TrainConfig
 from apps.common.config import check_optimizer
 from apps.common.config import check_regularization
+from apps.common.gradnorm import GradientNormLog
+from apps.common.gradnorm import record_gradient_norm
 from apps.common.runs import atomic_write
 from apps.common.runs import read_json
 from apps.common.runs import write_json
@@ -42,7 +44,8 @@ def make_optimizer(
     steps_per_epoch: int | None = None,
 ):
     """SGD with momentum, RMSprop or Adam(W), with `clipnorm` or
-    `global_clipnorm` clipping.
+    `global_clipnorm` clipping, recording the global gradient norm of
+    each step (`apps.common.gradnorm`: `grad_norm` in the epoch logs).
 
     Args:
         cfg: the `optimizer` config section.
@@ -54,14 +57,18 @@ def make_optimizer(
     lr = make_learning_rate(cfg, total_steps, steps_per_epoch)
     clip = {"clipnorm": cfg.clipnorm, "global_clipnorm": cfg.global_clipnorm}
     if name == "sgd":
-        return keras.optimizers.SGD(
+        optimizer = keras.optimizers.SGD(
             lr, momentum=cfg.momentum, nesterov=True, **clip
         )
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(lr, momentum=cfg.momentum, **clip)
-    if cfg.weight_decay:
-        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay, **clip)
-    return keras.optimizers.Adam(lr, **clip)
+    elif name == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(lr, momentum=cfg.momentum, **clip)
+    elif cfg.weight_decay:
+        optimizer = keras.optimizers.AdamW(
+            lr, weight_decay=cfg.weight_decay, **clip
+        )
+    else:
+        optimizer = keras.optimizers.Adam(lr, **clip)
+    return record_gradient_norm(optimizer)
 
 
 def make_learning_rate(cfg, total_steps, steps_per_epoch):
@@ -369,8 +376,9 @@ def standard_callbacks(
     monitor: str = "val_loss",
     clock=time.monotonic,
 ) -> list:
-    """BackupAndRestore, checkpoints, early stopping, NaN guard, logs, and
-    `TimeBudget` when `cfg.time_budget_minutes` is set.
+    """Gradient-norm logging, BackupAndRestore, checkpoints, early
+    stopping, NaN guard, logs, and `TimeBudget` when
+    `cfg.time_budget_minutes` is set.
 
     `BackupAndRestore` (in `run_dir/backup`) makes a killed `train` resume
     from the last finished epoch when the same command is run again; it is
@@ -381,6 +389,7 @@ def standard_callbacks(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     last = ckpt_dir / "last.keras"
     callbacks = [
+        GradientNormLog(),  # first: the loggers below see grad_norm
         # double_checkpoint keeps the previous epoch's backup, which Keras
         # falls back to when a kill left the newest one half-written.
         keras.callbacks.BackupAndRestore(
