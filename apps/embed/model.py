@@ -1,0 +1,81 @@
+"""Keras models of `apps.embed`: the shared embedding matrix, the
+full-softmax skip-gram and the RNN language model.
+
+Every embedding method ends in the same artifact, the cheatsheet's
+embedding matrix `E` (`e_w = E o_w`, a row lookup) as the single
+`Embedding` layer of `embedding_model`, saved as the run's `model.keras`.
+"""
+
+import keras
+import numpy as np
+
+from apps.common import training
+from apps.embed.config import EmbedConfig
+from layers.metrics.text import Perplexity
+
+
+def embedding_model(vectors: np.ndarray) -> keras.Model:
+    """`(batch, n)` word ids -> `(batch, n, d)` rows of `E = vectors`."""
+    vocab_size, dim = vectors.shape
+    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    layer = keras.layers.Embedding(vocab_size, dim, name="embedding")
+    model = keras.Model(ids, layer(ids), name="embeddings")
+    layer.set_weights([np.asarray(vectors, np.float32)])
+    return model
+
+
+def embedding_matrix(model: keras.Model) -> np.ndarray:
+    """`E` of a model with an `embedding` layer."""
+    return np.asarray(model.get_layer("embedding").embeddings.numpy())
+
+
+def build_softmax_skipgram(
+    cfg: EmbedConfig, vocab_size: int, *, steps_per_epoch: int | None = None
+) -> keras.Model:
+    """Skip-gram with a full softmax: `P(t | c) = softmax(Theta e_c)_t`
+    over the whole vocabulary, `V * d` multiply-adds per pair (negative
+    sampling needs `(k + 1) * d`). Compiled with sparse cross-entropy."""
+    center = keras.Input(shape=(), dtype="int32", name="center")
+    e = keras.layers.Embedding(vocab_size, cfg.model.dim, name="embedding")(
+        center
+    )
+    logits = keras.layers.Dense(vocab_size, name="softmax")(e)
+    model = keras.Model(center, logits, name="softmax_skipgram")
+    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
+    model.compile(
+        optimizer=training.make_optimizer(
+            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[Perplexity(padding_id=None)],
+    )
+    return model
+
+
+def build_rnnlm(
+    cfg: EmbedConfig, vocab_size: int, *, steps_per_epoch: int | None = None
+) -> keras.Model:
+    """A word-level GRU/LSTM language model, `(batch, T)` ids ->
+    `(batch, T, V)` next-word logits, compiled with cross-entropy and the
+    perplexity metric (padding id 0 is a real word here: masking comes
+    from `sample_weight`)."""
+    m = cfg.model
+    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(vocab_size, m.embedding_dim, name="embedding")(
+        ids
+    )
+    x = keras.layers.Dropout(m.dropout, name="embedding_dropout")(x)
+    rnn = keras.layers.LSTM if m.cell == "lstm" else keras.layers.GRU
+    x = rnn(m.units, return_sequences=True, name=m.cell)(x)
+    x = keras.layers.Dropout(m.dropout, name="rnn_dropout")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    model = keras.Model(ids, logits, name="rnnlm")
+    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
+    model.compile(
+        optimizer=training.make_optimizer(
+            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[Perplexity(padding_id=None)],
+    )
+    return model
