@@ -20,6 +20,7 @@ from apps.translate.data import save_tokenizers
 from layers.decoding import beam_search
 from layers.decoding import error_analysis
 from layers.decoding import greedy_decode
+from layers.decoding import length_normalized_score
 from layers.losses.sequence import SequenceCrossEntropy
 from layers.metrics.text import Perplexity
 from layers.metrics.text import sacrebleu_score
@@ -174,19 +175,22 @@ def max_source_tokens(cfg: TranslateConfig) -> int:
     return 4 * cfg.data.max_length
 
 
-def make_translator(cfg: TranslateConfig, model, tokenizers):
+def make_translator(
+    cfg: TranslateConfig, model, tokenizers, *, beam_size: int | None = None
+):
     """A `tf.function`: `(batch,)` strings -> dict of `translations
     (batch, N)`, `scores (batch, N)` (length-normalized log p),
     `truncated (batch,)` and `source_ids (batch, S)`.
 
     Everything happens in the graph (tokenizing, beam search, detokenizing),
-    so the export runs exactly this function.
+    so the export runs exactly this function. `beam_size` overrides
+    `cfg.decoding.beam_size` (1: greedy, returning one hypothesis).
     """
     source_tok, target_tok = tokenizers
     dec = cfg.decoding
     limit = max_source_tokens(cfg)
-
-    num_return = dec.num_return
+    beam = dec.beam_size if beam_size is None else int(beam_size)
+    num_return = min(dec.num_return, beam)
 
     def run(strings):
         ragged = source_tok.tokenize(strings)
@@ -201,14 +205,23 @@ def make_translator(cfg: TranslateConfig, model, tokenizers):
         max_length = tf.cast(
             dec.max_length_a * lengths + dec.max_length_b, tf.int32
         )
-        out = beam_search(
-            model,
-            dense,
-            beam_size=dec.beam_size,
-            max_length=max_length,
-            alpha=dec.alpha,
-            num_return=num_return,
-        )
+        if beam == 1:  # the same tokens as a width-1 beam, less work
+            out = greedy_decode(model, dense, max_length=max_length)
+            out = {
+                "tokens": out["tokens"][:, None],
+                "scores": length_normalized_score(
+                    out["scores"], out["lengths"], dec.alpha
+                )[:, None],
+            }
+        else:
+            out = beam_search(
+                model,
+                dense,
+                beam_size=beam,
+                max_length=max_length,
+                alpha=dec.alpha,
+                num_return=num_return,
+            )
         tokens = tf.cast(out["tokens"], tf.int32)
         shape = tf.shape(tokens)
         flat = tf.reshape(tokens, [shape[0] * shape[1], shape[2]])
@@ -422,50 +435,69 @@ def analyze(run_dir: Path, *, split: str = "test", limit: int = 500) -> dict:
 def export(run_dir: Path) -> dict:
     """Writes `export/<version>/` atomically: one SavedModel, strings in,
     strings out, tokenizers and beam search inside; checked in a fresh
-    process that imports only tensorflow and tensorflow_text."""
+    process that imports only tensorflow and tensorflow_text.
+
+    Signatures: `serving_default` and `translate` decode as configured
+    (`decoding.beam_size`, `alpha`, `num_return`); `translate_greedy` is
+    beam width 1, for a server that trades quality for speed.
+    """
     from apps.common import exporting
 
     cfg, model, tokenizers = load_run(run_dir)
     translator = make_translator(cfg, model, tokenizers)
+    greedy = make_translator(cfg, model, tokenizers, beam_size=1)
     probe = ["", "x" * 5, "hello world", "2001-02-03 ?!"]
     if cfg.data.source == "dates":
         from pipelines.synthetic.dates import make_dates
 
         probe += make_dates(3, seed=cfg.data.seed + 17)[0]
-    want = translator(tf.constant(probe))
+    signatures = {
+        "serving_default": translator,
+        "translate": translator,
+        "translate_greedy": greedy,
+    }
+    wants = {
+        name: signatures[name](tf.constant(probe))
+        for name in ("translate", "translate_greedy")
+    }
 
     def write(tmp: Path) -> None:
         module = tf.Module()
         module.model = model
         module.source_tokenizer, module.target_tokenizer = tokenizers
         module.translate = translator
-        tf.saved_model.save(
-            module,
-            str(tmp),
-            signatures={"serving_default": translator, "translate": translator},
-        )
+        module.translate_greedy = greedy
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
 
     def check(tmp: Path) -> float:
-        got = exporting.run_in_fresh_process(
-            tmp,
-            "translate",
-            {"strings": np.array([t.encode("utf-8") for t in probe])},
-            imports=("tensorflow_text",),
-        )
-        if (
-            got["translations"].tolist()
-            != want["translations"].numpy().tolist()
-        ):
-            raise RuntimeError("export: translations differ from the model's")
-        return exporting.compare_outputs(
-            {"scores": want["scores"].numpy()}, got, atol=1e-3
-        )
+        diff = 0.0
+        for name, want in wants.items():
+            got = exporting.run_in_fresh_process(
+                tmp,
+                name,
+                {"strings": np.array([t.encode("utf-8") for t in probe])},
+                imports=("tensorflow_text",),
+            )
+            if (
+                got["translations"].tolist()
+                != want["translations"].numpy().tolist()
+            ):
+                raise RuntimeError(
+                    f"export: {name} translations differ from the model's"
+                )
+            diff = max(
+                diff,
+                exporting.compare_outputs(
+                    {"scores": want["scores"].numpy()}, got, atol=1e-3
+                ),
+            )
+        return diff
 
     exporting.clean_partial_exports(run_dir)
     path, diff = exporting.atomic_export(run_dir, write, check)
     return {
         "path": str(path),
-        "signatures": ["serving_default", "translate"],
+        "signatures": list(signatures),
         "max_abs_diff": diff,
         "checked_inputs": len(probe),
     }

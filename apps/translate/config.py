@@ -10,7 +10,7 @@ from apps.common.config import TuneConfig
 from apps.common.config import check
 from apps.common.config import validate_common
 
-SOURCES = ("dates", "parallel", "tsv", "multi30k")
+SOURCES = ("dates", "parallel", "tsv", "multi30k", "tfds")
 TOKENIZERS = ("wordpiece", "characters")
 ARCHITECTURES = ("rnn", "transformer")
 
@@ -25,7 +25,11 @@ class DataConfig:
     `val_*`, `test_*`), gzipped or not; `tsv` reads Anki/Tatoeba pairs from
     `tsv_path` (`file.zip:member` works) and splits them by `seed`;
     `multi30k` reads `$DLSUITE_DATA/multi30k` (`source_lang` ->
-    `target_lang`, test_2016_flickr as test).
+    `target_lang`, test_2016_flickr as test); `tfds` reads the
+    tensorflow-datasets builder `tfds_name` (e.g.
+    `ted_hrlr_translate/pt_to_en`, `wmt14_translate/de-en`; its `train`,
+    `validation` and `test` splits), downloading it on first use into
+    `tfds_data_dir` (tfds' default folder when empty).
     """
 
     source: str = "dates"
@@ -36,6 +40,8 @@ class DataConfig:
     test_source: str = ""
     test_target: str = ""
     tsv_path: str = ""
+    tfds_name: str = ""
+    tfds_data_dir: str = ""
     source_lang: str = "en"
     target_lang: str = "de"
     num_train: int = 8000
@@ -119,6 +125,13 @@ class TranslateConfig:
             )
         if d.source == "tsv":
             check(bool(d.tsv_path), "data.tsv_path", "a TSV file", d.tsv_path)
+        if d.source == "tfds":
+            check(
+                bool(d.tfds_name),
+                "data.tfds_name",
+                "a tfds translation builder, e.g. ted_hrlr_translate/pt_to_en",
+                d.tfds_name,
+            )
         check(
             d.tokenizer in TOKENIZERS,
             "data.tokenizer",

@@ -58,6 +58,20 @@ def load_pairs(cfg: DataConfig, splits=SPLITS) -> dict[str, tuple]:
         pairs = _split_corpus(corpus.sources, corpus.targets, cfg)
         return {name: pairs[name] for name in splits}
     out = {}
+    if cfg.source == "tfds":
+        tfds_split = {"train": "train", "val": "validation", "test": "test"}
+        for name in splits:
+            corpus = parallel.read_tfds_translation(
+                cfg.tfds_name,
+                split=tfds_split[name],
+                source_lang=cfg.source_lang,
+                target_lang=cfg.target_lang,
+                data_dir=cfg.tfds_data_dir or None,
+                max_pairs=max_pairs if name == "train" else None,
+            )
+            print(f"{name}: {parallel.summary(corpus)}")
+            out[name] = (corpus.sources, corpus.targets)
+        return out
     for name in splits:
         if cfg.source == "multi30k":
             src, tgt = parallel.multi30k_paths(

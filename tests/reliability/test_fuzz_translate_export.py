@@ -1,9 +1,10 @@
 """Fuzzing the translator's SavedModel: every call answers or raises an
 InvalidArgument-style error; the process never crashes or hangs.
 
-Its signatures (`serving_default`, `translate`) take a batch of strings:
-random bytes (mostly invalid UTF-8), empty strings, very long inputs,
-characters the vocabulary never saw, wrong dtypes and shapes, empty batches.
+Its signatures (`serving_default`, `translate`, `translate_greedy`) take
+a batch of strings: random bytes (mostly invalid UTF-8), empty strings,
+very long inputs, characters the vocabulary never saw, wrong dtypes and
+shapes, empty batches.
 """
 
 import os
@@ -48,7 +49,7 @@ fixed = [
     ["日付 ☃ ∑ 12/25/99".encode()], [b"\xff\xfe\xfd"], [b"\x00\x00"],
     ["1 jan 2000 ".encode() * 300], [b"ok", b"", b"\xc3\x28"],
 ]
-for name in ("serving_default", "translate"):
+for name in ("serving_default", "translate", "translate_greedy"):
     fn = m.signatures[name]
     for value in fixed:
         call(fn, value)
@@ -84,8 +85,8 @@ def test_malformed_strings_never_crash(translate_export, tmp_path):
     n = int(os.environ.get("DLSUITE_FUZZ_CASES", "300"))
     counts = run_fuzz_script(FUZZ, translate_export, n, tmp_path)
     total = sum(counts.values())
-    assert total == 2 * (10 + n + 3)
+    assert total == 3 * (10 + n + 3)
     # Every well-formed batch of strings gets an answer, whatever bytes it
     # holds; the 3 wrong dtypes/shapes per signature are refused.
-    assert counts["answered"] == 2 * (10 + n)
-    assert counts["raised"] == 2 * 3
+    assert counts["answered"] == 3 * (10 + n)
+    assert counts["raised"] == 3 * 3

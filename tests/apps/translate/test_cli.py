@@ -117,6 +117,27 @@ def test_export_translates_raw_strings_without_this_repo(tiny_run, capsys):
     assert got["translations"].shape == (4, 1)
     assert np.all(np.isfinite(got["scores"]))
     assert got["truncated"].tolist() == [False, True, False, False]
+    # The greedy signature is the model's own greedy decoding.
+    import tensorflow as tf
+
+    from apps.translate.app import load_run
+    from apps.translate.app import make_translator
+    from layers.decoding import greedy_decode
+
+    greedy = run_in_fresh_process(
+        export,
+        "translate_greedy",
+        {"strings": np.array([b"3 march 1998", b"12/25/99"])},
+        imports=("tensorflow_text",),
+    )
+    cfg, model, tokenizers = load_run(tiny_run)
+    source = make_translator(cfg, model, tokenizers, beam_size=1)(
+        tf.constant(["3 march 1998", "12/25/99"])
+    )["source_ids"]
+    width = int(greedy["tokens"].shape[-1])
+    tokens = greedy_decode(model, source, max_length=width)["tokens"]
+    want = tokenizers[1].detokenize(tokens).numpy().tolist()
+    assert greedy["translations"][:, 0].tolist() == want
 
 
 @pytest.mark.parametrize(
