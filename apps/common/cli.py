@@ -68,10 +68,20 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
-    """`tune`'s arguments in every app: config and the sweep's `--run`."""
+    """`tune`'s arguments in every app: config, the sweep's `--run` and
+    `--distributed`."""
     add_config_arguments(parser)
     parser.add_argument(
         "--run", metavar="NAME", help="sweep name (default: dated)"
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help=(
+            "join a keras-tuner distributed sweep as the chief or a worker, "
+            "as KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and "
+            "KERASTUNER_ORACLE_PORT say (needs --run)"
+        ),
     )
 
 
@@ -107,21 +117,32 @@ def tune_verb(
     app: str, config_cls, load_app: Callable, help_text: str, prog: str
 ) -> "Verb":
     """The `tune` verb every app shares: a sweep in a new run folder,
-    then how to train with its best config."""
+    then how to train with its best config. With `--distributed` this
+    process is the chief or a worker of a keras-tuner distributed sweep
+    (`apps.common.tuning`); a worker writes only its own folder."""
     from apps.common import config as config_lib
     from apps.common import runs
+    from apps.common import tuning
 
     def handler(args) -> int:
+        role = tuning.check_distributed_flag(args.distributed)
+        if role is not None and not args.run:
+            raise config_lib.ConfigError(
+                "tune --distributed: expected --run NAME, the same for the "
+                "chief and every worker"
+            )
         cfg = config_lib.resolve(
             config_cls, config_file=args.config, sets=args.sets
         )
         run_dir, _ = runs.run_dir_for_training(
             app, args.run or runs.timestamped("tune"), overwrite=False
         )
+        run_dir = tuning.sweep_dir(run_dir, role)
         result = load_app().tune(cfg, run_dir)
         print_json({k: v for k, v in result.items() if k != "trials"})
-        best = result["best_config"]
-        print(f"Use the best config with: {prog} train --config {best}")
+        best = result.get("best_config")
+        if best:
+            print(f"Use the best config with: {prog} train --config {best}")
         return 0
 
     return Verb("tune", help_text, add_tune_arguments, handler)

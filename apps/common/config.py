@@ -71,7 +71,13 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class TuneConfig:
-    """A keras-tuner sweep: algorithm random, bayesian or hyperband."""
+    """A keras-tuner sweep: algorithm random, bayesian or hyperband.
+
+    `worker_timeout_seconds` supervises a `tune --distributed` chief: it
+    stops with an error when no worker has asked for, reported or ended a
+    trial for that long (workers report once a trial ends: keep it above
+    the longest trial).
+    """
 
     algorithm: str = "random"
     max_trials: int = 4
@@ -80,21 +86,35 @@ class TuneConfig:
     direction: str = "min"
     executions_per_trial: int = 1
     seed: int = 0
+    worker_timeout_seconds: float = 1800.0
 
 
 @dataclasses.dataclass
 class RuntimeConfig:
-    """Process-wide settings, applied once by `apps.common.runtime`."""
+    """Process-wide settings, applied once by `apps.common.runtime`.
+
+    `strategy` picks the `tf.distribute` engine of `train` and `tune`
+    (`apps.common.distribute`): default (one device), mirrored (all local
+    GPUs, or the logical CPUs), multi_worker (`TF_CONFIG`) or tpu (`tpu`
+    names the TPU; empty: the local one or `TPU_NAME`). `logical_cpus`
+    splits the CPU into that many logical devices (0: leave it whole),
+    which lets `mirrored` run on a machine without GPUs. `mixed_precision`
+    uses mixed_float16 (mixed_bfloat16 under tpu).
+    """
 
     seed: int = 0
     deterministic: bool = False
     threads: int = 0
     mixed_precision: bool = False
+    strategy: str = "default"
+    logical_cpus: int = 0
+    tpu: str = ""
 
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 SCHEDULES = ("constant", "cosine")
 TUNE_ALGORITHMS = ("random", "bayesian", "hyperband")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 FREEZE_POLICIES = ("auto", "none", "backbone", "early")
 
 
@@ -162,6 +182,39 @@ def check_tune(tune: TuneConfig) -> None:
     )
     check(tune.max_trials >= 1, "tune.max_trials", ">= 1", tune.max_trials)
     check(tune.epochs >= 1, "tune.epochs", ">= 1", tune.epochs)
+    check(
+        tune.worker_timeout_seconds > 0,
+        "tune.worker_timeout_seconds",
+        "> 0",
+        tune.worker_timeout_seconds,
+    )
+
+
+def check_runtime(runtime: RuntimeConfig, train=None) -> None:
+    """Range checks of a `runtime` section (and of what the chosen
+    strategy cannot do with the `train` section)."""
+    check(
+        runtime.strategy in STRATEGIES,
+        "runtime.strategy",
+        f"one of {', '.join(STRATEGIES)}",
+        runtime.strategy,
+    )
+    check(
+        runtime.logical_cpus >= 0,
+        "runtime.logical_cpus",
+        ">= 0",
+        runtime.logical_cpus,
+    )
+    if runtime.strategy == "multi_worker" and train is not None:
+        # Each worker reads its own clock: one would stop while the others
+        # wait in the next all-reduce.
+        check(
+            train.time_budget_minutes is None,
+            "train.time_budget_minutes",
+            "null with runtime.strategy=multi_worker (workers would not "
+            "agree when to stop)",
+            train.time_budget_minutes,
+        )
 
 
 def validate_common(config) -> None:
@@ -187,6 +240,8 @@ def validate_common(config) -> None:
         )
     if getattr(config, "tune", None) is not None:
         check_tune(config.tune)
+    if getattr(config, "runtime", None) is not None:
+        check_runtime(config.runtime, train)
 
 
 def _field_types(cls) -> dict[str, Any]:

@@ -1,14 +1,17 @@
-"""The one place where process-wide state is set: seeds, threads, precision.
+"""The one place where process-wide state is set: devices, seeds, threads,
+precision.
 
-Nothing else in the project sets seeds, determinism or a mixed-precision
-policy; apps call `apply_runtime(config.runtime)` once, at the start of a
-verb.
+Nothing else in the project sets seeds, determinism, logical devices or a
+mixed-precision policy; apps call `apply_runtime(config.runtime)` once, at
+the start of a verb (`train` and `tune` through `distribute.setup`, which
+then creates the `tf.distribute` strategy).
 """
 
 import os
 import sys
 import tempfile
 
+from apps.common.config import ConfigError
 from apps.common.config import RuntimeConfig
 
 
@@ -41,8 +44,35 @@ def quiet_tensorflow() -> None:
             os.close(saved)
 
 
+def configure_logical_cpus(count: int) -> None:
+    """Splits the first CPU into `count` logical devices (0: no change).
+
+    Device configuration must precede TensorFlow's initialisation: in a
+    process where TF already started, asking for a different count is a
+    `ConfigError`.
+    """
+    if not count:
+        return
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * count
+        )
+    except RuntimeError:
+        have = len(tf.config.list_logical_devices("CPU"))
+        if have != count:
+            raise ConfigError(
+                f"runtime.logical_cpus: expected it set before TensorFlow "
+                f"starts (a fresh process); this one already has {have} "
+                f"logical CPU(s), received {count}"
+            )
+
+
 def apply_runtime(runtime: RuntimeConfig) -> None:
-    """Applies seeds, op determinism, thread counts and precision.
+    """Applies logical devices, seeds, op determinism, thread counts and
+    precision.
 
     Args:
         runtime: the `runtime` section of an app config.
@@ -50,6 +80,7 @@ def apply_runtime(runtime: RuntimeConfig) -> None:
     import keras
     import tensorflow as tf
 
+    configure_logical_cpus(runtime.logical_cpus)
     keras.utils.set_random_seed(runtime.seed)
     if runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -63,6 +94,7 @@ def apply_runtime(runtime: RuntimeConfig) -> None:
             )
         except RuntimeError:
             pass  # TF already initialised its thread pools in this process.
+    mixed = "mixed_bfloat16" if runtime.strategy == "tpu" else "mixed_float16"
     keras.mixed_precision.set_global_policy(
-        "mixed_float16" if runtime.mixed_precision else "float32"
+        mixed if runtime.mixed_precision else "float32"
     )

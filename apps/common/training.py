@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 
+from apps.common import distribute
 from apps.common.config import OptimizerConfig
 from apps.common.config import RegularizationConfig
 from apps.common.config import TrainConfig
@@ -68,7 +69,9 @@ def make_optimizer(
         )
     else:
         optimizer = keras.optimizers.Adam(lr, **clip)
-    return record_gradient_norm(optimizer)
+    optimizer = record_gradient_norm(optimizer)
+    # Under a strategy: clip and record the sum over replicas.
+    return distribute.sum_gradients_first(optimizer)
 
 
 def make_learning_rate(cfg, total_steps, steps_per_epoch):
@@ -435,6 +438,12 @@ def fit(
 ):
     """`model.fit` with the standard callbacks; raises `TrainingDiverged`.
 
+    Under a `tf.distribute` strategy (`apps.common.distribute`) the model
+    must have been built and compiled in its scope, the datasets are
+    batched with the global batch, and `run_dir` is the folder this worker
+    writes (`Distribution.writable`): each worker keeps its own
+    `BackupAndRestore` backup there.
+
     Args:
         model: a compiled Keras model.
         train_ds: the training dataset.
@@ -449,6 +458,10 @@ def fit(
         The Keras `History`.
     """
     monitor = "val_loss" if val_ds is not None else "loss"
+    # Datasets are batched globally; under a strategy each worker keeps its
+    # slice of every global batch (see `distribute.with_shard_policy`).
+    train_ds = distribute.with_shard_policy(train_ds)
+    val_ds = distribute.with_shard_policy(val_ds)
     if steps_per_epoch:
         # BackupAndRestore restores the weights and the epoch, not the
         # position in the data stream: without this skip, resumed epoch k
