@@ -7,7 +7,7 @@ from apps.common import runs
 from apps.embed.config import EmbedConfig
 
 NEIGHBOR_WORDS = ("file", "thread", "string", "error", "list")
-ANALOGY = ("lists", "list", "string")  # lists - list + string -> strings
+ANALOGY = ("strings", "string", "integer")  # -> integers
 
 
 def run_demo() -> int:
