@@ -10,6 +10,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from apps.common import config as config_lib
+from apps.common import distribute
 from apps.common import exporting
 from apps.common import plots
 from apps.common import runs
@@ -163,13 +164,14 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     Returns:
         A summary: epochs run, final losses, seconds.
     """
-    apply_runtime(cfg.runtime)
+    dist = distribute.setup(cfg.runtime)
     run_dir = Path(run_dir)
     if resuming:
         cfg = config_lib.resolve(
             DetectConfig, config_file=run_dir / runs.CONFIG_FILE
         )
         print(f"Resuming {run_dir} from its last finished epoch")
+    dist.check_batch(cfg.train.batch_size, "train.batch_size")
     print(f"Preparing data ({cfg.data.source})")
     train_source = load_split(cfg.data, "train", progress=True)
     val_source = load_split(cfg.data, "val", progress=True)
@@ -178,6 +180,7 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
         cfg,
         data=dataclasses.replace(cfg.data, class_names=class_names(cfg.data)),
     )
+    run_dir = dist.writable(run_dir)
     runs.ensure_dir(run_dir)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     steps = len(train_source["images"]) // cfg.train.batch_size
@@ -188,11 +191,12 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
             f"train.batch_size: expected at most data.num_train="
             f"{cfg.data.num_train}, received {cfg.train.batch_size}"
         )
-    model = build_model(
-        cfg,
-        steps_per_epoch=steps,
-        num_train_images=len(train_source["images"]),
-    )
+    with dist.scope():
+        model = build_model(
+            cfg,
+            steps_per_epoch=steps,
+            num_train_images=len(train_source["images"]),
+        )
     train_ds, val_ds = make_datasets(cfg, train_source, val_source)
     print(
         f"Training {model.count_params():,} parameters on "
@@ -220,6 +224,7 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
         "train_seconds": round(seconds, 1),
     }
     runs.write_json(run_dir / "train_summary.json", summary)
+    dist.finish(run_dir)
     return summary
 
 
@@ -437,7 +442,8 @@ def tune(cfg: DetectConfig, run_dir: Path) -> dict:
     """
     from apps.detect.hypermodel import DetectHyperModel
 
-    apply_runtime(cfg.runtime)
+    dist = distribute.setup(cfg.runtime)
+    dist.check_batch(cfg.train.batch_size, "train.batch_size")
     run_dir = Path(run_dir)
     print(f"Preparing data ({cfg.data.source})")
     train_source = load_split(cfg.data, "train", progress=True)
@@ -445,4 +451,10 @@ def tune(cfg: DetectConfig, run_dir: Path) -> dict:
     runs.ensure_dir(run_dir)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     hypermodel = DetectHyperModel(cfg, train_source, val_source)
-    return tuning.run_sweep(hypermodel, cfg, run_dir, verbose=cfg.train.verbose)
+    return tuning.run_sweep(
+        hypermodel,
+        cfg,
+        run_dir,
+        verbose=cfg.train.verbose,
+        distribution=dist,
+    )

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.common import config as config_lib
+from apps.common import distribute
 from apps.common import plots
 from apps.common import runs
 from apps.common import training
@@ -142,25 +143,28 @@ def train(cfg: FaceConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     Returns:
         A summary: epochs run, final losses, seconds.
     """
-    apply_runtime(cfg.runtime)
+    dist = distribute.setup(cfg.runtime)
     run_dir = Path(run_dir)
     if resuming:
         cfg = config_lib.resolve(
             FaceConfig, config_file=run_dir / runs.CONFIG_FILE
         )
         print(f"Resuming {run_dir} from its last finished epoch")
+    check_global_batch(cfg, dist)
     print(f"Preparing faces ({cfg.data.source})")
     splits = load_splits(cfg.data, ("train", "val"), progress=True)
     train_faces, val_faces = splits["train"], splits["val"]
+    run_dir = dist.writable(run_dir)
     runs.ensure_dir(run_dir)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     steps = steps_per_epoch(cfg, len(train_faces))
-    model = build_model(
-        cfg,
-        num_classes=len(train_faces.names),
-        steps_per_epoch=steps,
-        num_train_images=len(train_faces),
-    )
+    with dist.scope():
+        model = build_model(
+            cfg,
+            num_classes=len(train_faces.names),
+            steps_per_epoch=steps,
+            num_train_images=len(train_faces),
+        )
     train_ds, val_ds = make_datasets(cfg, train_faces, val_faces)
     print(
         f"Training {model.count_params():,} parameters ({cfg.model.loss}) on "
@@ -186,7 +190,30 @@ def train(cfg: FaceConfig, run_dir: Path, *, resuming: bool = False) -> dict:
         "train_seconds": round(seconds, 1),
     }
     runs.write_json(run_dir / "train_summary.json", summary)
+    dist.finish(run_dir)
     return summary
+
+
+def check_global_batch(cfg: FaceConfig, dist) -> None:
+    """The P x K batch is global: with triplets each replica must get
+    whole identities (batches are identity-major), at least two of them
+    (negatives need another identity); ArcFace needs P x K divisible."""
+    d = cfg.data
+    if cfg.model.loss == "arcface":
+        dist.check_batch(
+            d.identities_per_batch * d.images_per_identity,
+            "data.identities_per_batch",
+        )
+        return
+    per_replica = dist.check_batch(
+        d.identities_per_batch, "data.identities_per_batch"
+    )
+    config_lib.check(
+        per_replica >= 2,
+        "data.identities_per_batch",
+        f"at least 2 identities per replica ({dist.replicas} replicas)",
+        d.identities_per_batch,
+    )
 
 
 def load_run(run_dir: Path) -> tuple[FaceConfig, keras.Model]:
@@ -441,7 +468,8 @@ def tune(cfg: FaceConfig, run_dir: Path) -> dict:
     from apps.common import tuning
     from apps.face.hypermodel import FaceHyperModel
 
-    apply_runtime(cfg.runtime)
+    dist = distribute.setup(cfg.runtime)
+    check_global_batch(cfg, dist)
     run_dir = Path(run_dir)
     splits = load_splits(cfg.data, ("train", "val"), progress=True)
     if len(splits["val"].names) < 2:
@@ -454,7 +482,13 @@ def tune(cfg: FaceConfig, run_dir: Path) -> dict:
     runs.ensure_dir(run_dir)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     hypermodel = FaceHyperModel(cfg, splits["train"], splits["val"])
-    return tuning.run_sweep(hypermodel, cfg, run_dir, verbose=cfg.train.verbose)
+    return tuning.run_sweep(
+        hypermodel,
+        cfg,
+        run_dir,
+        verbose=cfg.train.verbose,
+        distribution=dist,
+    )
 
 
 def val_verification_accuracy(cfg: FaceConfig, model, faces: Faces) -> float:

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.common import config as config_lib
+from apps.common import distribute
 from apps.common import plots
 from apps.common import runs
 from apps.common import training
@@ -99,15 +100,17 @@ def train(
     cfg: TranslateConfig, run_dir: Path, *, resuming: bool = False
 ) -> dict:
     """Trains a translator into `run_dir`; resumes after a kill."""
-    apply_runtime(cfg.runtime)
+    dist = distribute.setup(cfg.runtime)
     run_dir = Path(run_dir)
     if resuming:
         cfg = config_lib.resolve(
             TranslateConfig, config_file=run_dir / runs.CONFIG_FILE
         )
         print(f"Resuming {run_dir} from its last finished epoch")
+    dist.check_batch(cfg.train.batch_size, "train.batch_size")
     print(f"Preparing sentence pairs ({cfg.data.source})")
     pairs = load_pairs(cfg.data, ("train", "val"))
+    run_dir = dist.writable(run_dir)
     runs.ensure_dir(run_dir)
     if resuming and (run_dir / "source_vocab.txt").exists():
         tokenizers = load_tokenizers(run_dir, cfg.data)
@@ -120,12 +123,13 @@ def train(
     )
     val_ds, _ = make_dataset(cfg, pairs["val"], tokenizers, shuffle=False)
     steps = max(1, -(-report.kept // cfg.train.batch_size))
-    model = build_model(
-        cfg,
-        tokenizers[0].vocab_size,
-        tokenizers[1].vocab_size,
-        steps_per_epoch=steps,
-    )
+    with dist.scope():
+        model = build_model(
+            cfg,
+            tokenizers[0].vocab_size,
+            tokenizers[1].vocab_size,
+            steps_per_epoch=steps,
+        )
     print(
         f"Training a {cfg.model.architecture} translator "
         f"({model.count_params():,} parameters) on {report.kept:,} pairs "
@@ -154,6 +158,7 @@ def train(
         ),
     }
     runs.write_json(run_dir / "train_summary.json", summary)
+    dist.finish(run_dir)
     return summary
 
 
@@ -509,11 +514,18 @@ def tune(cfg: TranslateConfig, run_dir: Path) -> dict:
     from apps.common import tuning
     from apps.translate.hypermodel import TranslateHyperModel
 
-    apply_runtime(cfg.runtime)
+    dist = distribute.setup(cfg.runtime)
+    dist.check_batch(cfg.train.batch_size, "train.batch_size")
     run_dir = Path(run_dir)
     pairs = load_pairs(cfg.data, ("train", "val"))
     tokenizers = build_tokenizers(cfg.data, *pairs["train"])
     runs.ensure_dir(run_dir)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     hypermodel = TranslateHyperModel(cfg, pairs, tokenizers)
-    return tuning.run_sweep(hypermodel, cfg, run_dir, verbose=cfg.train.verbose)
+    return tuning.run_sweep(
+        hypermodel,
+        cfg,
+        run_dir,
+        verbose=cfg.train.verbose,
+        distribution=dist,
+    )
