@@ -315,9 +315,8 @@ def export(run_dir: Path) -> dict:
 def tune(cfg: EmbedConfig, run_dir: Path) -> dict:
     """A keras-tuner sweep (rnnlm: size, dropout, learning rate;
     scored by validation loss); writes `best.yaml`."""
-    from apps.embed.hypermodel import EmbedHyperModel
-
     from apps.common import tuning
+    from apps.embed.hypermodel import EmbedHyperModel
 
     cfg = with_method(cfg, None)
     if cfg.model.method != "rnnlm":

@@ -56,6 +56,7 @@ class ModelConfig:
     `shared_negatives` (`S` per batch), `sample` (subsampling threshold),
     `learning_rate` decaying linearly to `min_learning_rate`, `batch_size`
     pairs per sparse update, `row_cap`, `workers` Hogwild threads,
+    `jit_compile` (XLA for the sparse step),
     `chunk_tokens` corpus positions per graph call. GloVe: `glove_window`,
     `x_max`, `alpha`, `glove_learning_rate` (AdaGrad). n-gram: `order`.
     RNN: `cell`, `embedding_dim`, `units`, `sequence_length`, `dropout`.
@@ -72,6 +73,7 @@ class ModelConfig:
     batch_size: int = 4096
     row_cap: float = 16.0
     workers: int = 2
+    jit_compile: bool = True
     chunk_tokens: int = 1048576
     softmax_max_vocab: int = 20000
     glove_window: int = 10

@@ -22,7 +22,9 @@ class GloVeTrainer(tf.Module):
         dim: `d`.
         x_max: the weighting cut-off.
         alpha: the weighting exponent.
-        batch_size: entries per sparse update.
+        batch_size: entries per sparse update (a chunk is padded to whole
+            batches with `X = 0` entries, which cost nothing).
+        jit_compile: compile the per-batch step with XLA.
         seed: initialisation seed.
     """
 
@@ -34,6 +36,7 @@ class GloVeTrainer(tf.Module):
         x_max=100.0,
         alpha=0.75,
         batch_size=4096,
+        jit_compile=True,
         seed=0,
     ):
         super().__init__(name="glove")
@@ -64,6 +67,7 @@ class GloVeTrainer(tf.Module):
             )
         ]
         self.epochs_done = tf.Variable(0, dtype=tf.int64, name="epochs_done")
+        self.step = tf.function(self._step, jit_compile=bool(jit_compile))
         self.train_chunk = tf.function(
             self._train_chunk,
             input_signature=[
@@ -79,31 +83,40 @@ class GloVeTrainer(tf.Module):
         var.scatter_sub(tf.IndexedSlices(lr * grad / tf.sqrt(rows), ids))
         slot.scatter_add(tf.IndexedSlices(tf.square(grad), ids))
 
+    def _step(self, i, j, x, lr):
+        cost, d_word, d_context, d_bias = glove_gradients(
+            tf.gather(self.word, i),
+            tf.gather(self.context, j),
+            tf.gather(self.word_bias, i),
+            tf.gather(self.context_bias, j),
+            x,
+            self.x_max,
+            self.alpha,
+        )
+        sw, sc, sbw, sbc = self.slots
+        self._adagrad(self.word, sw, i, d_word, lr)
+        self._adagrad(self.context, sc, j, d_context, lr)
+        self._adagrad(self.word_bias, sbw, i, d_bias, lr)
+        self._adagrad(self.context_bias, sbc, j, d_bias, lr)
+        return tf.reduce_sum(cost)
+
     def _train_chunk(self, rows, cols, values, lr):
         """One AdaGrad pass over a chunk of entries; returns the summed
         cost."""
         n = tf.shape(rows)[0]
         size = self.batch_size
+        batches = (n + size - 1) // size
+        pad = [[0, batches * size - n]]
+        rows, cols, values = (tf.pad(t, pad) for t in (rows, cols, values))
         total = tf.constant(0.0)
-        for b in tf.range((n + size - 1) // size):
+        for b in tf.range(batches):
             lo = b * size
-            hi = tf.minimum(lo + size, n)
-            i, j, x = rows[lo:hi], cols[lo:hi], values[lo:hi]
-            cost, d_word, d_context, d_bias = glove_gradients(
-                tf.gather(self.word, i),
-                tf.gather(self.context, j),
-                tf.gather(self.word_bias, i),
-                tf.gather(self.context_bias, j),
-                x,
-                self.x_max,
-                self.alpha,
+            total += self.step(
+                rows[lo : lo + size],
+                cols[lo : lo + size],
+                values[lo : lo + size],
+                lr,
             )
-            sw, sc, sbw, sbc = self.slots
-            self._adagrad(self.word, sw, i, d_word, lr)
-            self._adagrad(self.context, sc, j, d_context, lr)
-            self._adagrad(self.word_bias, sbw, i, d_bias, lr)
-            self._adagrad(self.context_bias, sbc, j, d_bias, lr)
-            total += tf.reduce_sum(cost)
         return total
 
     def vectors(self) -> np.ndarray:

@@ -94,6 +94,7 @@ def train_word2vec(cfg: EmbedConfig, run_dir: Path, vocab, corpus) -> dict:
         batch_size=m.batch_size,
         row_cap=m.row_cap,
         window=m.window,
+        jit_compile=m.jit_compile,
         seed=cfg.runtime.seed,
     )
     manager = _checkpoints(trainer, run_dir)
@@ -176,6 +177,7 @@ def train_glove(cfg: EmbedConfig, run_dir: Path, vocab, corpus) -> dict:
         x_max=m.x_max,
         alpha=m.alpha,
         batch_size=m.batch_size,
+        jit_compile=m.jit_compile,
         seed=cfg.runtime.seed,
     )
     manager = _checkpoints(trainer, run_dir)

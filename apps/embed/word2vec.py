@@ -7,7 +7,10 @@ hop per batch of 4,096 pairs costs more than the batch itself. Here
 (following the measured prototype in NOTES.md):
 
 - one `tf.function` call trains a whole chunk (millions of pairs): the
-  batch loop runs inside the graph;
+  batch loop runs inside the graph, and each batch's step is compiled
+  with XLA (`jit_compile`), which fuses the element-wise work around the
+  matrix products (twice as fast here; the chunk is padded to whole
+  batches so every step has the same shape);
 - each batch draws `S` negatives from the unigram^0.75 table, shared by
   all its pairs, so the negative term is two matrix products; weighting
   it by `k / S` keeps word2vec's expected gradient for `k` negatives;
@@ -17,6 +20,8 @@ hop per batch of 4,096 pairs costs more than the batch itself. Here
 - each row's summed update is scaled by `1 / max(1, n / row_cap)` where
   `n` is how often the row occurs in the batch: plain summed SGD at batch
   4,096 overshoots on frequent rows and diverges;
+- the loss is only monitored, so it is computed on the first `loss_rows`
+  pairs of each batch;
 - the learning rate decays linearly with the words processed, as in
   word2vec, from `learning_rate` to `min_learning_rate`;
 - `workers` Python threads call the same function on the same variables
@@ -29,13 +34,16 @@ import numpy as np
 import tensorflow as tf
 
 from layers.losses.word2vec import sgns_gradients
+from layers.losses.word2vec import sgns_loss
+from layers.losses.word2vec import sgns_scores
 
 
-def _row_scale(ids, cap):
-    """`(n,)` factors `1 / max(1, count / cap)` of each id's batch count."""
-    _, index, counts = tf.unique_with_counts(ids)
-    scale = 1.0 / tf.maximum(1.0, tf.cast(counts, tf.float32) / cap)
-    return tf.gather(scale, index)
+def _row_scale(ids, weights, vocab_size, cap):
+    """`(n,)` factors `1 / max(1, count / cap)`, `count` the (weighted)
+    number of times each row occurs in the batch (a segment sum over the
+    vocabulary: no `unique`, which XLA cannot compile)."""
+    counts = tf.math.unsorted_segment_sum(weights, ids, vocab_size)
+    return 1.0 / tf.maximum(1.0, tf.gather(counts, ids) / cap)
 
 
 class Word2VecTrainer(tf.Module):
@@ -49,9 +57,15 @@ class Word2VecTrainer(tf.Module):
         mode: `skipgram` or `cbow`.
         negative: `k`, word2vec's negatives per pair.
         shared_negatives: `S`, negatives drawn per batch.
-        batch_size: pairs per sparse update.
+        batch_size: pairs per sparse update (a chunk is padded to a
+            multiple of it; padded pairs have weight 0).
         row_cap: batch count above which a row's update is scaled down.
         window: the CBOW window (contexts are `(n, 2 * window)`).
+        jit_compile: compile the per-batch step with XLA (fuses the
+            element-wise work around the matrix products; about 2x here).
+        loss_rows: pairs of each batch whose loss is reported (the loss is
+            only monitored; computing it for every pair costs a tenth of
+            the step).
         seed: initialisation and negative-sampling seed.
 
     Attributes:
@@ -72,17 +86,21 @@ class Word2VecTrainer(tf.Module):
         batch_size=4096,
         row_cap=16.0,
         window=5,
+        jit_compile=True,
+        loss_rows=256,
         seed=0,
     ):
         super().__init__(name="word2vec")
         if mode not in ("skipgram", "cbow"):
             raise ValueError(f"Expected skipgram or cbow. Received: {mode!r}")
         self.mode = mode
+        self.vocab_size = int(vocab_size)
         self.batch_size = int(batch_size)
         self.shared_negatives = int(shared_negatives)
         self.negative_weight = float(negative) / float(shared_negatives)
         self.row_cap = float(row_cap)
         self.window = int(window)
+        self.loss_rows = int(min(loss_rows, batch_size))
         rng = np.random.default_rng(seed)
         init = (rng.random((vocab_size, dim), np.float32) - 0.5) / dim
         self.embeddings = tf.Variable(init, name="embeddings")
@@ -94,6 +112,7 @@ class Word2VecTrainer(tf.Module):
         self.words_done = tf.Variable(0, dtype=tf.int64, name="words_done")
         self.epochs_done = tf.Variable(0, dtype=tf.int64, name="epochs_done")
         context_shape = [None] if mode == "skipgram" else [None, 2 * window]
+        self.step = tf.function(self._step, jit_compile=bool(jit_compile))
         self.train_chunk = tf.function(
             self._train_chunk,
             input_signature=[
@@ -104,67 +123,96 @@ class Word2VecTrainer(tf.Module):
             ],
         )
 
-    def _center_vectors(self, centers, contexts):
-        """`(B, d)` input vectors, plus what the update needs: for
-        skip-gram the center rows; for CBOW the mean of the context rows
-        (word2vec's `cbow_mean`)."""
+    def _inputs(self, centers, contexts, mask):
+        """`(vectors, in_ids, in_share)`: the `(B, d)` input vectors and,
+        for the update, which rows of `E` receive which share of the
+        gradient. Skip-gram: the center rows. CBOW: the mean of the
+        context rows (word2vec's `cbow_mean`), each getting `1 / count`
+        of the gradient."""
         if self.mode == "skipgram":
-            return tf.gather(self.embeddings, centers), None
-        mask = contexts >= 0
+            return tf.gather(self.embeddings, centers), centers, mask[:, None]
+        valid = tf.cast(contexts >= 0, tf.float32)
         rows = tf.gather(self.embeddings, tf.maximum(contexts, 0))
-        weights = tf.cast(mask, tf.float32)
-        count = tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1)
-        mean = tf.reduce_sum(rows * weights[..., None], axis=1) / count
-        return mean, (mask, weights / count)
+        count = tf.maximum(tf.reduce_sum(valid, axis=1, keepdims=True), 1)
+        share = valid / count * mask[:, None]
+        mean = tf.reduce_sum(rows * (valid / count)[..., None], axis=1)
+        return mean, tf.maximum(contexts, 0), share
+
+    def _step(self, centers, contexts, mask, slots, lr):
+        """One sparse SGD update on a `(B,)` batch; returns the summed
+        loss of its first `loss_rows` pairs."""
+        # Skip-gram predicts the context from the center; CBOW predicts
+        # the center from the mean of its contexts.
+        target_ids = contexts if self.mode == "skipgram" else centers
+        negative_ids = tf.gather(self.table, slots)
+        vectors, in_ids, in_share = self._inputs(centers, contexts, mask)
+        targets = tf.gather(self.output, target_ids)
+        negatives = tf.gather(self.output, negative_ids)
+        _, d_in, d_target, d_neg = sgns_gradients(
+            vectors, targets, negatives, self.negative_weight
+        )
+        out_ids = tf.concat([target_ids, negative_ids], axis=0)
+        out_weight = tf.concat([mask, tf.ones([self.shared_negatives])], 0)
+        out_grad = tf.concat([d_target * mask[:, None], d_neg], axis=0)
+        out_scale = lr * _row_scale(
+            out_ids, out_weight, self.vocab_size, self.row_cap
+        )
+        self.output.scatter_sub(
+            tf.IndexedSlices(out_scale[:, None] * out_grad, out_ids)
+        )
+        if self.mode == "skipgram":
+            flat_ids, flat_grad, flat_weight = in_ids, d_in * in_share, mask
+        else:
+            dim = tf.shape(d_in)[-1]
+            flat_ids = tf.reshape(in_ids, [-1])
+            flat_weight = tf.reshape(in_share > 0, [-1])
+            flat_weight = tf.cast(flat_weight, tf.float32)
+            flat_grad = tf.reshape(
+                in_share[..., None] * d_in[:, None], [-1, dim]
+            )
+        in_scale = lr * _row_scale(
+            flat_ids, flat_weight, self.vocab_size, self.row_cap
+        )
+        self.embeddings.scatter_sub(
+            tf.IndexedSlices(in_scale[:, None] * flat_grad, flat_ids)
+        )
+        m = self.loss_rows
+        positive, negative = sgns_scores(vectors[:m], targets[:m], negatives)
+        loss = sgns_loss(positive, negative, self.negative_weight)
+        return tf.reduce_sum(loss * mask[:m]), tf.reduce_sum(mask[:m])
 
     def _train_chunk(self, centers, contexts, lr_start, lr_end):
-        """Trains on one chunk; returns the mean SGNS loss of its pairs."""
+        """Trains on one chunk; returns the mean SGNS loss of the pairs
+        whose loss was computed."""
         n = tf.shape(centers)[0]
         size = self.batch_size
         batches = (n + size - 1) // size
+        pad = batches * size - n
+        centers = tf.pad(centers, [[0, pad]])
+        pad_contexts = [[0, pad]] + [[0, 0]] * (contexts.shape.rank - 1)
+        contexts = tf.pad(contexts, pad_contexts, constant_values=-1)
+        if self.mode == "skipgram":
+            contexts = tf.maximum(contexts, 0)
+        mask = tf.pad(tf.ones([n]), [[0, pad]])
         table_size = tf.shape(self.table, out_type=tf.int32)[0]
         total = tf.constant(0.0)
+        counted = tf.constant(0.0)
         for b in tf.range(batches):
             lo = b * size
-            hi = tf.minimum(lo + size, n)
             frac = tf.cast(b, tf.float32) / tf.cast(batches, tf.float32)
-            lr = lr_start + (lr_end - lr_start) * frac
-            c_ids = centers[lo:hi]
-            ctx = contexts[lo:hi]
-            # Skip-gram predicts the context from the center; CBOW predicts
-            # the center from the mean of its contexts.
-            target_ids = ctx if self.mode == "skipgram" else c_ids
             slots = self.generator.uniform(
                 [self.shared_negatives], 0, table_size, dtype=tf.int32
             )
-            negative_ids = tf.gather(self.table, slots)
-            vectors, cbow = self._center_vectors(c_ids, ctx)
-            loss, d_in, d_target, d_neg = sgns_gradients(
-                vectors,
-                tf.gather(self.output, target_ids),
-                tf.gather(self.output, negative_ids),
-                self.negative_weight,
+            loss, pairs = self.step(
+                centers[lo : lo + size],
+                contexts[lo : lo + size],
+                mask[lo : lo + size],
+                slots,
+                lr_start + (lr_end - lr_start) * frac,
             )
-            out_ids = tf.concat([target_ids, negative_ids], axis=0)
-            out_grad = tf.concat([d_target, d_neg], axis=0)
-            out_scale = lr * _row_scale(out_ids, self.row_cap)
-            self.output.scatter_sub(
-                tf.IndexedSlices(out_scale[:, None] * out_grad, out_ids)
-            )
-            if cbow is None:
-                in_ids, in_grad = c_ids, d_in
-            else:
-                mask, share = cbow
-                in_ids = tf.boolean_mask(ctx, mask)
-                in_grad = tf.boolean_mask(
-                    share[..., None] * d_in[:, None, :], mask
-                )
-            in_scale = lr * _row_scale(in_ids, self.row_cap)
-            self.embeddings.scatter_sub(
-                tf.IndexedSlices(in_scale[:, None] * in_grad, in_ids)
-            )
-            total += tf.reduce_sum(loss)
-        return total / tf.maximum(tf.cast(n, tf.float32), 1.0)
+            total += loss
+            counted += pairs
+        return total / tf.maximum(counted, 1.0)
 
 
 def learning_rate_at(words_done, total_words, start, end) -> float:
