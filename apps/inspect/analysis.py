@@ -312,6 +312,10 @@ def _dense(row, layer, in_shape):
 
 
 def _check(row, layer):
+    if not isinstance(layer, keras.layers.Layer):
+        # A bare keras.ops call in a Functional graph: no weights.
+        row.formula_params = row.formula_params or 0
+        return
     row.params = int(layer.count_params())
     if row.formula_params is not None and row.formula_params != row.params:
         row.mismatch.append(
@@ -433,7 +437,7 @@ def _layer_row(layer, name, ins, outs, in_states, producers):
     elif kind == "InputLayer":
         row.formula_params = 0
         state = ((1, 1), (1, 1)) if len(out_shape) == 4 else None
-    elif layer.weights and (
+    elif getattr(layer, "weights", None) and (
         in_shape is None
         or len(in_shape) != len(out_shape)
         or in_shape[1:-1] != out_shape[1:-1]
@@ -463,8 +467,10 @@ def _is_graph_model(layer) -> bool:
 def _walk(model, states, rows, prefix, producers, seen):
     """Walks a Functional/Sequential model in topological order; `states`
     maps `id(KerasTensor)` to its receptive-field state, `seen` holds the
-    layers already counted (a shared layer's weights count once)."""
-    for layer in model.layers:
+    layers already counted (a shared layer's weights count once).
+    `operations` includes the bare `keras.ops` calls of a Functional
+    model (e.g. `x - mean`), which `layers` leaves out."""
+    for layer in getattr(model, "operations", None) or model.layers:
         for node in getattr(layer, "_inbound_nodes", []):
             ins = list(keras.tree.flatten(node.input_tensors))
             outs = list(keras.tree.flatten(node.output_tensors))

@@ -123,7 +123,7 @@ def summary_line(report: Report) -> str:
         f"{report.model_name}: input {inputs}; {report.total_params:,} "
         f"parameters ({report.trainable_params:,} trainable; Keras "
         f"count_params() {report.keras_params:,}); "
-        f"{human(report.flops)}FLOPs per sample; activations "
+        f"{human(report.flops)} FLOPs per sample; activations "
         f"{human(report.activation_bytes, 'B')} per sample"
     )
 

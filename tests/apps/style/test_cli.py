@@ -1,0 +1,109 @@
+"""Tests of `python -m apps.style`: a tiny run writes every file, a killed
+run resumes, the export is checked in a fresh process, and bad input is
+one line with exit code 2."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.style import app
+from apps.style.__main__ import main
+from tests.helpers import main_under_runs_root
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = str(ROOT / "apps" / "style" / "configs" / "tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    code = main_under_runs_root(
+        main, root, ["run", "--config", TINY, "--run", "tiny"]
+    )
+    assert code == 0
+    return root / "style" / "tiny"
+
+
+def test_tiny_run_writes_everything(tiny_run):
+    for name in (
+        "config.yaml",
+        "result.png",
+        "side_by_side.png",
+        "metrics.json",
+        "state.npz",
+        "steps/step_0002.png",
+        "steps/step_0004.png",
+        "plots/costs.png",
+    ):
+        assert (tiny_run / name).is_file(), name
+    assert list((tiny_run / "logs").iterdir())
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["end"]["J"] < metrics["start"]["J"]
+    assert metrics["end"]["J_style"] < metrics["start"]["J_style"]
+    assert metrics["start"]["J_content"] == 0.0  # G starts as C
+    assert metrics["steps"] == 4
+
+
+def test_finished_run_is_not_overwritten(tiny_run, capsys):
+    code = main_under_runs_root(
+        main, tiny_run.parents[1], ["run", "--config", TINY, "--run", "tiny"]
+    )
+    assert code == 2
+    assert "already finished" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_to_the_same_image(tmp_path, monkeypatch):
+    # Uninterrupted reference.
+    argv = ["run", "--config", TINY, "--run"]
+    assert main_under_runs_root(main, tmp_path, argv + ["whole"]) == 0
+    whole = np.load(tmp_path / "style" / "whole" / "state.npz")["image"]
+
+    real = app._save_state
+
+    def dies_after_step_2(run_dir, image, step, optimizer):
+        real(run_dir, image, step, optimizer)
+        if step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "_save_state", dies_after_step_2)
+    assert main_under_runs_root(main, tmp_path, argv + ["cut"]) == 130
+    run = tmp_path / "style" / "cut"
+    assert not (run / "result.png").exists()
+    monkeypatch.setattr(app, "_save_state", real)
+    assert main_under_runs_root(main, tmp_path, argv + ["cut"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["resumed_at"] == 2
+    resumed = np.load(run / "state.npz")["image"]
+    np.testing.assert_allclose(resumed, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--content", "missing.png"], "images.content: missing.png"),
+        (["run", "--set", "extractor.name=vgg"], "extractor.name"),
+        (["run", "--set", "optimize.stepz=3"], "optimize.steps"),
+        (["export", "--run", "nowhere"], "not a style run"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(argv, message, tmp_path, capsys):
+    assert main_under_runs_root(main, tmp_path, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_help_lists_examples(capsys):
+    assert main(["--help"]) == 0
+    assert "1. python -m apps.style" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_export_cost_in_a_fresh_process(tiny_run):
+    result = app.export(tiny_run)
+    assert Path(result["path"]).name == "1"
+    assert result["max_abs_diff"] <= 1e-3 * max(
+        abs(v) for v in result["costs"].values()
+    )
+    assert result["costs"]["J_content"] > 0
