@@ -74,12 +74,14 @@ def swirl_painting(height: int, width: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width] / max(height, width)
     field = np.zeros_like(x)
-    for _ in range(6):
-        cx, cy = rng.uniform(0, 1, 2)
-        freq = rng.uniform(8, 20)
+    for _ in range(3):
+        cx, cy = rng.uniform(0.1, 0.9, 2)
         r = np.hypot(x - cx, y - cy)
-        field += np.sin(freq * r + 3 * np.arctan2(y - cy, x - cx))
-    field += 0.6 * rng.normal(size=field.shape)
+        theta = np.arctan2(y - cy, x - cx)
+        field += np.sin(rng.uniform(25, 40) * r + 4 * theta) * np.exp(-2 * r)
+    # Fine strokes that follow the swirls, and a little grain.
+    field += 0.25 * np.sin(90 * (x + 0.5 * field))
+    field += 0.1 * rng.normal(size=field.shape)
     palette = np.array(
         [
             [18, 32, 82],

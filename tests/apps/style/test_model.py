@@ -68,10 +68,10 @@ def test_bad_layer_and_missing_weights_are_config_errors(tmp_path):
 
 
 def test_cost_defaults_and_overrides():
-    assert cost_weights(StyleConfig())["beta"] == 5.0e6
+    assert cost_weights(StyleConfig())["beta"] == 3.0e6
     cfg = StyleConfig()
     cfg = dataclasses.replace(cfg, cost=dataclasses.replace(cfg.cost, beta=3.0))
-    assert cost_weights(cfg) == {"alpha": 1.0, "beta": 3.0, "tv_weight": 20.0}
+    assert cost_weights(cfg) == {"alpha": 1.0, "beta": 3.0, "tv_weight": 10.0}
     vgg = config(name="vgg19")
     assert cost_weights(vgg)["beta"] == 20.0
 
