@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from apps.common import config as config_lib
 from apps.common import runs
@@ -183,11 +184,16 @@ def lm_perplexity(run_dir: Path, cfg, vocab, split: str) -> dict:
         inputs, targets, weights = lm_sequences(
             corpus.ids, cfg.model.sequence_length
         )
-        logits = model.predict(inputs, batch_size=64, verbose=0)
-        log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
-        picked = np.take_along_axis(log_probs, targets[..., None], -1)[..., 0]
+        total = 0.0  # summed -log p, a batch at a time (logits are big)
+        for start in range(0, len(inputs), 64):
+            batch = slice(start, start + 64)
+            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=targets[batch],
+                logits=model(inputs[batch], training=False),
+            )
+            total += float(tf.reduce_sum(nll * weights[batch]))
         tokens = int(weights.sum())
-        value = float(perplexity(-float((picked * weights).sum()), tokens))
+        value = float(perplexity(total, tokens))
     return {
         "perplexity": value,
         "tokens": int(tokens),
