@@ -256,3 +256,16 @@ def test_killed_training_resumes(runs_root, monkeypatch, capsys):
         (runs_root / "embed" / "r" / "train_summary.json").read_text()
     )
     assert summary["epochs_run"] == 1 and calls == [0, 1]
+
+
+@pytest.mark.slow  # two keras-tuner trials: about 12 s
+def test_tune_rnnlm_writes_best_config(runs_root, capsys):
+    argv = ["tune", "--config", TINY, "--set", "model.method=rnnlm"]
+    assert main([*argv, "--run", "sweep"]) == 0
+    assert "Use the best config with" in capsys.readouterr().out
+    best = runs_root / "embed" / "sweep" / "best.yaml"
+    import yaml
+
+    assert yaml.safe_load(best.read_text())["model"]["method"] == "rnnlm"
+    assert main(["tune", "--config", TINY, "--run", "sweep2"]) == 2
+    assert "tune searches the rnnlm" in _err_line(capsys)
