@@ -105,11 +105,13 @@ def format_table(report: Report, savings: list | None = None) -> str:
             f"!!! {len(mismatches)} DISAGREEMENT(S) WITH KERAS: "
             + " | ".join(mismatches)
         )
-    else:
+    elif report.input_shapes:
         out.append(
             f"All {len(report.rows)} rows agree with Keras' output shapes "
             "and count_params()."
         )
+    else:
+        out.append("Parameter counts agree with Keras' count_params().")
     if savings:
         out.append("")
         out.append(format_savings(savings))

@@ -124,11 +124,23 @@ def vgg19_base(weights: str, size: int | None = None) -> keras.Model:
                 "include_top=False weights file)"
             )
         weights = str(path)
-    return keras.applications.VGG19(
-        include_top=False,
-        weights=None if weights == "none" else weights,
-        input_shape=(size, size, 3),
-    )
+    try:
+        return keras.applications.VGG19(
+            include_top=False,
+            weights=None if weights == "none" else weights,
+            input_shape=(size, size, 3),
+        )
+    except Exception as err:  # noqa: BLE001 - download or file errors
+        if weights == "none":
+            raise
+        reason = " ".join(str(err).split())[:160]
+        hint = (
+            "download failed; pass a local file with --set "
+            "extractor.weights=PATH"
+            if weights == "imagenet"
+            else "not a VGG19 include_top=False weights file"
+        )
+        raise ConfigError(f"extractor.weights: {weights}: {hint} ({reason})")
 
 
 def caffe_preprocess(images):

@@ -65,6 +65,10 @@ def test_bad_layer_and_missing_weights_are_config_errors(tmp_path):
         build_extractor(
             config(name="vgg19", weights=str(tmp_path / "missing.h5"))
         )
+    junk = tmp_path / "junk.h5"
+    junk.write_text("not weights")
+    with pytest.raises(ConfigError, match="not a VGG19 include_top=False"):
+        build_extractor(config(name="vgg19", weights=str(junk)))
 
 
 def test_cost_defaults_and_overrides():
