@@ -221,3 +221,21 @@ def test_app_backbones_agree_with_keras(architecture):
     report = analyze(keras.Model(x, y))
     assert not report.mismatches
     assert report.total_params == report.keras_params
+
+
+def test_yolov8n_flops_match_ultralytics():
+    # Ultralytics reports YOLOv8n (80 classes, 640 x 640) at 8.7 GFLOPs
+    # (2 x multiply-adds of the convolutions); the detector's own test
+    # pins the architecture to it.
+    from layers.blocks.csp import csp_backbone
+    from layers.blocks.csp import pan_neck
+    from layers.heads.anchor_free import anchor_free_head
+
+    x = keras.Input((640, 640, 3))
+    features = csp_backbone(x, width=0.25, depth=0.33)
+    features = pan_neck(features, width=0.25, depth=0.33)
+    model = keras.Model(x, anchor_free_head(features, 80, reg_max=16))
+    report = analyze(model)
+    conv = sum(r.flops for r in report.rows if r.kind == "Conv2D")
+    assert conv / 1e9 == pytest.approx(8.7, rel=0.02)
+    assert not report.mismatches
