@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from apps.common.exporting import run_in_fresh_process
 from apps.embed import methods
 from apps.embed.__main__ import main
 from tests.apps.embed.conftest import TINY
@@ -118,35 +117,38 @@ def test_export_reloads_in_fresh_process(tiny_run, capsys):
     assert meta == vocab
     vectors = np.loadtxt(export / "projector" / "vectors.tsv", delimiter="\t")
     assert vectors.shape == (len(vocab), 16)
-    # Loaded as a server loads it: a fresh process that cannot import
-    # this repository (export already compared both signatures with the
-    # model there); the unknown-word contract is checked in-process.
-    words = np.array([b"the", b"THE", b"qwzx"])
-    near = run_in_fresh_process(export / "1", "neighbors", {"words": words})
-    assert near["neighbors"].shape == (3, 10)
-    assert near["known"].tolist() == [True, True, False]
-    assert b"the" not in near["neighbors"][0].tolist()
-    assert near["neighbors"][2].tolist() == [b""] * 10
+    # export itself called both signatures in a fresh process that cannot
+    # import this repository and compared them with the model; here the
+    # unknown-word contract, loaded as a server loads it.
     import tensorflow as tf
 
-    lookup = tf.saved_model.load(str(export / "1")).signatures["lookup"]
-    got = {k: v.numpy() for k, v in lookup(words=tf.constant(words)).items()}
+    loaded = tf.saved_model.load(str(export / "1"))
+    words = tf.constant(["the", "THE", "qwzx"])
+    got = {
+        k: v.numpy()
+        for k, v in loaded.signatures["lookup"](words=words).items()
+    }
     assert got["known"].tolist() == [True, True, False]
     np.testing.assert_allclose(np.linalg.norm(got["vectors"][0]), 1, 1e-5)
     np.testing.assert_array_equal(got["vectors"][2], 0)
     np.testing.assert_allclose(got["vectors"][0], got["vectors"][1])
+    near = loaded.signatures["neighbors"](words=words)
+    assert near["neighbors"].shape == (3, 10)
+    assert b"the" not in near["neighbors"][0].numpy().tolist()
+    assert near["neighbors"][2].numpy().tolist() == [b""] * 10
+    scores = near["scores"][0].numpy()
+    assert np.all(np.diff(scores) <= 1e-6)  # best first
 
 
-def test_word2vec_text_loads_in_gensim(tiny_run):
+def test_word2vec_text_loads_in_gensim(tiny_run, tmp_path):
     gensim = pytest.importorskip("gensim")
-    if not (tiny_run / "export" / "word2vec.txt").exists():
-        assert main(["export", "--run", str(tiny_run)]) == 0
-    kv = gensim.models.KeyedVectors.load_word2vec_format(
-        str(tiny_run / "export" / "word2vec.txt")
-    )
     from apps.embed.app import load_vectors
+    from apps.embed.exports import write_word2vec_text
 
     _, wv = load_vectors(tiny_run)
+    path = tmp_path / "vectors.txt"
+    write_word2vec_text(path, wv)
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(path))
     assert kv.index_to_key == wv.words
     assert kv.similarity("the", "of") == pytest.approx(
         wv.similarity("the", "of"), abs=1e-4
@@ -228,7 +230,15 @@ def test_rnnlm_train_evaluate_sample(runs_root, capsys):
     assert len(capsys.readouterr().out.split()) == 4
 
 
-@pytest.mark.parametrize("method", ["glove", "cbow", "softmax"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "glove",
+        # Covered by test_trainers (cbow) and slow through fit (softmax).
+        pytest.param("cbow", marks=pytest.mark.slow),
+        pytest.param("softmax", marks=pytest.mark.slow),
+    ],
+)
 def test_other_embedding_methods_train(runs_root, method):
     argv = _train("--method", method, "--run", method)
     assert main([*argv, "--set", "train.batch_size=512"]) == 0
