@@ -148,8 +148,8 @@ def format_savings(savings: list) -> str:
 
 
 def plot_receptive_field(report: Report, out_png: Path) -> Path:
-    """Receptive field (input pixels) against layer index, for the layers
-    that have one, with the input size for scale."""
+    """Receptive field (input pixels) against table row, for the layers
+    that have one (global ones left out), with the input size for scale."""
     plt = pyplot()
     points = [
         (i, r.receptive_field, r.name)
@@ -160,8 +160,11 @@ def plot_receptive_field(report: Report, out_png: Path) -> Path:
     if points:
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
-        ax.step(xs, ys, where="post", label="receptive field")
-        ax.plot(xs, ys, ".", markersize=3)
+        # Parallel branches interleave in table order: the line is the
+        # largest receptive field reached so far, the dots each layer's.
+        running = [max(ys[: i + 1]) for i in range(len(ys))]
+        ax.step(xs, running, where="post", label="largest so far")
+        ax.plot(xs, ys, ".", markersize=3, label="layer")
         last = points[-1]
         ax.annotate(
             f"{last[2]}: {last[1]}", (last[0], last[1]), fontsize=8, ha="right"
