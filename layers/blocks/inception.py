@@ -3,8 +3,10 @@
 The cheatsheet's 1x1 convolution trick: a 1x1 convolution that reduces C
 input channels to r before an F x F convolution with K filters costs
 `(C + 1) r + (F F r + 1) K` parameters instead of `(F F C + 1) K`, and the
-multiply-adds drop in the same ratio. `inception_params` computes both, so
-`apps.inspect` and the tests can show the saving.
+multiply-adds drop in the same ratio. `bottleneck_saving` gives both counts
+for one branch; `python -m apps.inspect` builds each inception module of a
+model with and without its 1x1 reductions and reports the parameters and
+FLOPs saved (`apps/inspect/savings.py`).
 """
 
 import keras
