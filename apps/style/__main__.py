@@ -60,7 +60,8 @@ def run_dir_for(name: str | None, *, overwrite: bool) -> tuple[Path, bool]:
     run_dir = runs.default_root() / "style" / (name or runs.timestamped("run"))
     app = _app()
     if run_dir.exists() and any(run_dir.iterdir()):
-        if overwrite:
+        is_run = (run_dir / runs.CONFIG_FILE).exists()
+        if overwrite and is_run:
             shutil.rmtree(run_dir)
             return run_dir, False
         if (run_dir / app.RESULT_FILE).exists():
@@ -70,7 +71,7 @@ def run_dir_for(name: str | None, *, overwrite: bool) -> tuple[Path, bool]:
             )
         if (run_dir / app.STATE_FILE).exists():
             return run_dir, True
-        if not (run_dir / runs.CONFIG_FILE).exists():
+        if not is_run:
             raise runs.RunError(
                 f"{run_dir}: folder exists and is not a run; choose another "
                 "--run name"
