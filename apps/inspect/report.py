@@ -29,6 +29,9 @@ def human(n: float, unit: str = "") -> str:
 
 
 def _dims(shape) -> str:
+    """`(None, 8, 8, 3)` -> `8x8x3`; a per-sample scalar is `1`."""
+    if len(shape) <= 1:
+        return "1"
     return "x".join("?" if d is None else str(d) for d in shape[1:])
 
 
