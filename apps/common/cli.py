@@ -148,6 +148,96 @@ def tune_verb(
     return Verb("tune", help_text, add_tune_arguments, handler)
 
 
+def add_sanity_arguments(parser: argparse.ArgumentParser) -> None:
+    """`sanity`'s arguments in every app."""
+    from apps.common import sanity
+
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="the batch to overfit"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=sanity.DEFAULT_STEPS,
+        help="the most training steps on that batch",
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=sanity.DEFAULT_TARGET,
+        help="pass when the loss falls to this fraction of its first value",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=sanity.DEFAULT_TOLERANCE,
+        help="largest relative error of a gradient check",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON"
+    )
+
+
+def sanity_verb(app: str, config_cls, load_app: Callable) -> "Verb":
+    """The `sanity` verb every app shares: the cheatsheet's "overfit a
+    small batch" and a gradient check of the model's custom parts, on a
+    fresh model from the config (`apps.common.sanity`). Exit 0 when every
+    check passes, 1 when one fails."""
+    from apps.common import config as config_lib
+    from apps.common import sanity
+
+    def handler(args) -> int:
+        cfg = config_lib.resolve(
+            config_cls, config_file=args.config, sets=args.sets
+        )
+        for flag, ok in (
+            ("--batch-size", args.batch_size >= 1),
+            ("--steps", args.steps >= 1),
+            ("--target", 0 < args.target < 1),
+            ("--tolerance", args.tolerance > 0),
+        ):
+            if not ok:
+                value = getattr(args, flag[2:].replace("-", "_"))
+                raise config_lib.ConfigError(
+                    f"{flag}: out of range, received {value}"
+                )
+        model, batch = load_app().sanity_setup(cfg, batch_size=args.batch_size)
+        gradients = sanity.check_custom_gradients(
+            model, batch, tolerance=args.tolerance, seed=cfg.runtime.seed
+        )
+        overfit = sanity.overfit_batch(
+            model, batch, steps=args.steps, target=args.target
+        )
+        passed = overfit["passed"] and all(r["passed"] for r in gradients)
+        if args.json:
+            print_json(
+                {"passed": passed, "overfit": overfit, "gradients": gradients}
+            )
+        else:
+            for line in sanity.report_lines(overfit, gradients):
+                print(line)
+        if not passed:
+            print(
+                f"{app} sanity: FAIL: see the lines above (a model that "
+                "cannot overfit one batch, or a gradient that disagrees "
+                "with its finite difference, has a bug to fix before "
+                "training)",
+                file=sys.stderr,
+            )
+            return EXIT_UNEXPECTED
+        print(f"{app} sanity: PASS")
+        return EXIT_OK
+
+    return Verb(
+        "sanity",
+        "overfit one batch and gradient-check the custom parts of a fresh "
+        "model (the cheatsheet's sanity checks)",
+        add_sanity_arguments,
+        handler,
+    )
+
+
 def add_run_argument(parser, *, required=True, help_text=None) -> None:
     """`--run PATH` of an existing run folder."""
     parser.add_argument(

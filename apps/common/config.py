@@ -8,6 +8,7 @@ value of the wrong type is rejected with the expected type.
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -261,6 +262,9 @@ def _type_name(tp) -> str:
     return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value, tp, where: str):
     """Checks `value` against the annotation `tp`, converting int->float."""
     origin = typing.get_origin(tp)
@@ -287,6 +291,9 @@ def _coerce(value, tp, where: str):
             ]
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            # YAML 1.1 reads `1e-3` (no dot) as a string.
             return float(value)
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):

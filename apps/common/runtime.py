@@ -7,6 +7,7 @@ the start of a verb (`train` and `tune` through `distribute.setup`, which
 then creates the `tf.distribute` strategy).
 """
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -98,3 +99,19 @@ def apply_runtime(runtime: RuntimeConfig) -> None:
     keras.mixed_precision.set_global_policy(
         mixed if runtime.mixed_precision else "float32"
     )
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Sets Keras' global dtype policy to `name` inside the block and puts
+    the previous one back after (the sanity check builds a float64 copy
+    of a model this way: sublayers made in a layer's `__init__` follow
+    the global policy)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -24,6 +24,7 @@ DESCRIPTION = (
 )
 EXAMPLES = [
     f"{PROG}",
+    f"{PROG} sanity --config apps/detect/configs/tiny.yaml",
     f"{PROG} train --config apps/detect/configs/tiny.yaml --run tiny",
     f"{PROG} train --set train.epochs=3 --set model.width=0.5 --run small",
     f"{PROG} evaluate --run saved_models/detect/tiny",
@@ -181,6 +182,7 @@ def _add_export(p) -> None:
 
 
 VERBS = [
+    cli.sanity_verb("detect", DetectConfig, _app),
     cli.train_verb(
         "detect",
         DetectConfig,

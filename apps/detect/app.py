@@ -228,6 +228,32 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     return summary
 
 
+def sanity_setup(cfg: DetectConfig, *, batch_size: int = 8):
+    """A fresh compiled detector and one training batch of `batch_size`
+    images, augmentation and regularization off, for `sanity`."""
+    from apps.common.sanity import without_regularization
+
+    apply_runtime(cfg.runtime)
+    cfg = without_regularization(cfg)
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(
+            cfg.data, augment_strength=0.0, mosaic=0.0, scale_jitter=0.0
+        ),
+        train=dataclasses.replace(cfg.train, batch_size=batch_size),
+    )
+    train_source = load_split(cfg.data, "train")
+    if len(train_source["images"]) < batch_size:
+        raise config_lib.ConfigError(
+            f"--batch-size: expected at most the {len(train_source['images'])}"
+            f" training images, received {batch_size}"
+        )
+    cfg = with_anchors(cfg, train_source)
+    model = build_model(cfg, steps_per_epoch=1)
+    train_ds, _ = make_datasets(cfg, train_source, train_source)
+    return model, next(iter(train_ds.take(1)))
+
+
 def _last(values):
     return float(values[-1]) if values else None
 

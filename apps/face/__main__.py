@@ -24,6 +24,7 @@ DESCRIPTION = (
 ORL = "$DLSUITE_DATA/att_faces"
 EXAMPLES = [
     f"{PROG}",
+    f"{PROG} sanity --config apps/face/configs/tiny.yaml",
     f"{PROG} train --config apps/face/configs/tiny.yaml --run tiny",
     f"{PROG} train --config apps/face/configs/orl.yaml --run orl",
     f"{PROG} evaluate --run saved_models/face/orl",
@@ -239,6 +240,7 @@ def _add_export(p) -> None:
 
 
 VERBS = [
+    cli.sanity_verb("face", FaceConfig, _app),
     cli.train_verb(
         "face",
         FaceConfig,

@@ -137,6 +137,29 @@ def steps_per_epoch(cfg: FaceConfig, num_images: int) -> int:
     return cfg.train.steps_per_epoch or max(1, num_images // batch)
 
 
+def sanity_setup(cfg: FaceConfig, *, batch_size: int = 8):
+    """A fresh compiled model and one training batch (about `batch_size`
+    faces: `batch_size // data.images_per_identity` people, at least 2),
+    augmentation and regularization off, for `sanity`."""
+    from apps.common.sanity import without_regularization
+
+    apply_runtime(cfg.runtime)
+    cfg = without_regularization(cfg)
+    people = max(2, batch_size // cfg.data.images_per_identity)
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(
+            cfg.data, augment=False, identities_per_batch=people
+        ),
+    )
+    train_faces = load_splits(cfg.data, ("train",))["train"]
+    model = build_model(
+        cfg, num_classes=len(train_faces.names), steps_per_epoch=1
+    )
+    train_ds, _ = make_datasets(cfg, train_faces, None)
+    return model, next(iter(train_ds.take(1)))
+
+
 def train(cfg: FaceConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     """Trains the embedding network into `run_dir`; resumes after a kill.
 

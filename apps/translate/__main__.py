@@ -27,6 +27,7 @@ DESCRIPTION = (
 )
 EXAMPLES = [
     f"{PROG}",
+    f"{PROG} sanity --config apps/translate/configs/tiny.yaml",
     f"{PROG} train --config apps/translate/configs/tiny.yaml --run tiny",
     f"{PROG} train --config apps/translate/configs/multi30k.yaml --run m30k",
     f"{PROG} evaluate --run saved_models/translate/m30k",
@@ -154,6 +155,7 @@ def _add_export(p) -> None:
 
 
 VERBS = [
+    cli.sanity_verb("translate", TranslateConfig, _app),
     cli.train_verb(
         "translate",
         TranslateConfig,

@@ -96,6 +96,29 @@ def make_dataset(cfg, pairs, tokenizers, *, shuffle: bool):
     return ds, report
 
 
+def sanity_setup(cfg: TranslateConfig, *, batch_size: int = 8):
+    """A fresh compiled model and one teacher-forcing batch of the first
+    `batch_size` training pairs, dropout and label smoothing off, for
+    `sanity`."""
+    import dataclasses
+
+    from apps.common.sanity import without_regularization
+
+    apply_runtime(cfg.runtime)
+    cfg = without_regularization(cfg)
+    cfg = dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, dropout=0.0, label_smoothing=0.0),
+        train=dataclasses.replace(cfg.train, batch_size=batch_size),
+    )
+    sources, targets = load_pairs(cfg.data, ("train",))["train"]
+    tokenizers = build_tokenizers(cfg.data, sources, targets)
+    pairs = (sources[:batch_size], targets[:batch_size])
+    ds, _ = make_dataset(cfg, pairs, tokenizers, shuffle=False)
+    model = build_model(cfg, tokenizers[0].vocab_size, tokenizers[1].vocab_size)
+    return model, next(iter(ds.take(1)))
+
+
 def train(
     cfg: TranslateConfig, run_dir: Path, *, resuming: bool = False
 ) -> dict:

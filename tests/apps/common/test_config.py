@@ -55,6 +55,18 @@ def test_int_is_accepted_for_float_but_not_the_reverse():
         config_lib.resolve(Root, sets=["inner.steps=1.5"])
 
 
+def test_exponent_without_a_dot_is_a_float_not_a_string():
+    # YAML 1.1 (PyYAML) reads 1e-3 as the string "1e-3".
+    assert config_lib.resolve(Root, sets=["inner.rate=1e-3"]).inner.rate == 1e-3
+    assert (
+        config_lib.resolve(Root, sets=["inner.rate=-2E+2"]).inner.rate == -200
+    )
+    with pytest.raises(ConfigError, match=r"inner\.rate: expected float"):
+        config_lib.resolve(Root, sets=["inner.rate=1e-3x"])
+    with pytest.raises(ConfigError, match=r"inner\.steps: expected int"):
+        config_lib.resolve(Root, sets=["inner.steps=1e3"])
+
+
 def test_unknown_key_names_the_nearest_valid_key():
     with pytest.raises(ConfigError) as err:
         config_lib.resolve(Root, sets=["inner.stepz=3"])

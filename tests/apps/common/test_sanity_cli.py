@@ -1,0 +1,50 @@
+"""`python -m apps.<app> sanity` on every app: passes on a fresh tiny
+model, fails (exit 1, one FAIL line) on one made untrainable."""
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+TINY = {
+    app: str(ROOT / "apps" / app / "configs" / "tiny.yaml")
+    for app in ("detect", "face", "translate")
+}
+
+
+def _main(app):
+    return importlib.import_module(f"apps.{app}.__main__").main
+
+
+@pytest.mark.parametrize("app", ["detect", "face", "translate"])
+def test_sanity_passes_on_a_fresh_model(app, capsys):
+    code = _main(app)(["sanity", "--config", TINY[app]])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "overfit one batch: PASS" in out
+    assert "gradient check, loss" in out
+    assert f"{app} sanity: PASS" in out
+    if app == "translate":  # its custom layer, checked in float64
+        assert "(BahdanauAttention), float64: PASS" in out
+
+
+@pytest.mark.parametrize(
+    "app", ["detect", pytest.param("translate", marks=pytest.mark.slow)]
+)
+def test_sanity_fails_when_the_model_cannot_learn(app, capsys):
+    # A learning rate of 1e-12 leaves the weights where they started.
+    argv = ["sanity", "--config", TINY[app], "--steps", "10"]
+    argv += ["--set", "optimizer.learning_rate=1e-12"]
+    code = _main(app)(argv)
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "overfit one batch: FAIL" in captured.out
+    assert f"{app} sanity: FAIL" in captured.err
+
+
+def test_sanity_bad_flag_is_exit_2(capsys):
+    code = _main("detect")(["sanity", "--target", "1.5"])
+    assert code == 2
+    assert "--target" in capsys.readouterr().err
