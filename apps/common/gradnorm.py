@@ -1,4 +1,5 @@
-"""The global gradient norm of every training step, in the epoch logs.
+"""What the optimizer did in each epoch, in the epoch logs: the global
+gradient norm of every step and the learning rate.
 
 Exploding gradients are the failure that `optimizer.global_clipnorm`
 exists for; they are visible only if the norm is logged. Keras' `fit`
@@ -10,6 +11,7 @@ number of steps and the largest norm of the epoch. `GradientNormLog`
 turns those into `grad_norm` (the epoch's mean) and `grad_norm_max` in
 the epoch logs, so `history.csv`, TensorBoard and the training curves
 show them. Reading the variable once per epoch costs nothing per step.
+`LearningRateLog` adds the learning rate the schedule reached.
 """
 
 import keras
@@ -102,3 +104,17 @@ class GradientNormLog(keras.callbacks.Callback):
         if steps:
             logs["grad_norm"] = total / steps
             logs["grad_norm_max"] = largest
+
+
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds `learning_rate`, the optimizer's rate at the end of the epoch
+    (a schedule's current value), to the epoch logs; before the loggers,
+    like `GradientNormLog`."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None or logs is None:
+            return
+        logs["learning_rate"] = float(
+            keras.ops.convert_to_numpy(optimizer.learning_rate)
+        )

@@ -13,6 +13,7 @@ from apps.common.config import TrainConfig
 from apps.common.config import check_optimizer
 from apps.common.config import check_regularization
 from apps.common.gradnorm import GradientNormLog
+from apps.common.gradnorm import LearningRateLog
 from apps.common.gradnorm import record_gradient_norm
 from apps.common.runs import atomic_write
 from apps.common.runs import read_json
@@ -393,6 +394,7 @@ def standard_callbacks(
     last = ckpt_dir / "last.keras"
     callbacks = [
         GradientNormLog(),  # first: the loggers below see grad_norm
+        LearningRateLog(),
         # double_checkpoint keeps the previous epoch's backup, which Keras
         # falls back to when a kill left the newest one half-written.
         keras.callbacks.BackupAndRestore(

@@ -5,6 +5,7 @@ import csv
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from apps.common import training
@@ -93,6 +94,24 @@ def test_fit_writes_grad_norm_to_history_csv(tmp_path):
     for row in rows:
         assert float(row["grad_norm"]) > 0
         assert float(row["grad_norm_max"]) >= float(row["grad_norm"])
+        assert float(row["learning_rate"]) == pytest.approx(0.01)
+
+
+def test_learning_rate_log_follows_the_schedule(tmp_path):
+    cfg = OptimizerConfig(name="adam", learning_rate=0.1, schedule="cosine")
+    opt = training.make_optimizer(cfg, total_steps=4, steps_per_epoch=2)
+    model = _linear_model(opt)
+    x, y = _batches()
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    history = training.fit(
+        model, ds, None, TrainConfig(epochs=2, verbose=0), tmp_path
+    )
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, 4, alpha=0.01)
+    # After epoch 1 (2 steps) and epoch 2 (4 steps).
+    want = [float(schedule(2)), float(schedule(4))]
+    np.testing.assert_allclose(
+        history.history["learning_rate"], want, rtol=1e-5
+    )
 
 
 def test_plain_keras_optimizer_logs_nothing():
