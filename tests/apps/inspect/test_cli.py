@@ -17,6 +17,14 @@ DETECT_TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
 FACE_TINY = str(ROOT / "apps" / "face" / "configs" / "tiny.yaml")
 
 
+def test_default_detector_agrees_with_keras(capsys):
+    # The check: `python -m apps.inspect --app detect`.
+    assert main(["--app", "detect"]) == 0
+    out = capsys.readouterr().out
+    assert "945,544 parameters" in out and "Keras count_params() 945,544" in out
+    assert "All 62 rows agree with Keras" in out
+
+
 def test_detect_agrees_with_keras(capsys):
     code = main(["--app", "detect", "--config", DETECT_TINY])
     out = capsys.readouterr().out

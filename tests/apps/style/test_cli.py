@@ -107,3 +107,32 @@ def test_export_cost_in_a_fresh_process(tiny_run):
         abs(v) for v in result["costs"].values()
     )
     assert result["costs"]["J_content"] > 0
+
+
+@pytest.mark.slow
+def test_offline_demo_without_shared_data(tmp_path):
+    # `python -m apps.style` on a machine without ../shared/data: the
+    # matplotlib photo, the generated style, the random-filter extractor.
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["DLSUITE_DATA"] = str(tmp_path / "no_data")
+    env["DLSUITE_RUNS"] = str(tmp_path / "runs")
+    proc = subprocess.run(
+        [sys.executable, "-m", "apps.style"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "grace_hopper.jpg; style: generated:swirls" in proc.stdout
+    (run,) = (tmp_path / "runs" / "style").iterdir()
+    for name in ("result.png", "side_by_side.png", "steps/step_0300.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    colour = metrics["colour_distance_to_style"]
+    assert colour["result"] < colour["content"]
