@@ -136,3 +136,51 @@ def test_offline_demo_without_shared_data(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     colour = metrics["colour_distance_to_style"]
     assert colour["result"] < colour["content"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume(tmp_path):
+    # A real kill (SIGKILL, no cleanup) once a checkpoint exists; the
+    # rerun with the same --run resumes from it and finishes.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, DLSUITE_RUNS=str(tmp_path))
+    argv = [
+        sys.executable,
+        "-m",
+        "apps.style",
+        "run",
+        "--config",
+        TINY,
+        "--run",
+        "killed",
+        "--set",
+        "optimize.steps=400",
+        "--set",
+        "optimize.save_every=5",
+    ]
+    run = tmp_path / "style" / "killed"
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while not (run / "state.npz").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert (run / "state.npz").exists() and not (run / "result.png").exists()
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 5 <= metrics["resumed_at"] < 400
+    assert (run / "steps" / "step_0400.png").is_file()
