@@ -12,6 +12,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from apps.common.config import ConfigError
 from apps.common.runs import RunError
@@ -202,7 +203,10 @@ def sanity_verb(app: str, config_cls, load_app: Callable) -> "Verb":
                 raise config_lib.ConfigError(
                     f"{flag}: out of range, received {value}"
                 )
-        model, batch = load_app().sanity_setup(cfg, batch_size=args.batch_size)
+        model, batches = load_app().probe_setup(
+            cfg, batch_size=args.batch_size, overfit=True
+        )
+        batch = next(iter(batches))
         gradients = sanity.check_custom_gradients(
             model, batch, tolerance=args.tolerance, seed=cfg.runtime.seed
         )
@@ -234,6 +238,83 @@ def sanity_verb(app: str, config_cls, load_app: Callable) -> "Verb":
         "overfit one batch and gradient-check the custom parts of a fresh "
         "model (the cheatsheet's sanity checks)",
         add_sanity_arguments,
+        handler,
+    )
+
+
+def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
+    """`lr-find`'s arguments in every app."""
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="the batch size (default: the config's train.batch_size)",
+    )
+    parser.add_argument("--start", type=float, default=1e-7)
+    parser.add_argument("--stop", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument(
+        "--output",
+        metavar="PNG",
+        help="the plot (default: saved_models/<app>/lr_find/<date>.png, "
+        "with the curve as .json beside it)",
+    )
+
+
+def lr_find_verb(app: str, config_cls, load_app: Callable) -> "Verb":
+    """The `lr-find` verb every app shares: the learning-rate range test
+    (`apps.common.lr_finder`) on a fresh model from the config; prints
+    the suggested rates and writes the loss-vs-rate plot."""
+    from apps.common import config as config_lib
+    from apps.common import lr_finder
+    from apps.common import runs
+
+    def handler(args) -> int:
+        cfg = config_lib.resolve(
+            config_cls, config_file=args.config, sets=args.sets
+        )
+        if not 0 < args.start < args.stop:
+            raise config_lib.ConfigError(
+                f"--start/--stop: expected 0 < start < stop, received "
+                f"{args.start} and {args.stop}"
+            )
+        if args.steps < 5:
+            raise config_lib.ConfigError(
+                f"--steps: expected >= 5, received {args.steps}"
+            )
+        batch_size = args.batch_size or cfg.train.batch_size
+        model, batches = load_app().probe_setup(cfg, batch_size=batch_size)
+        result = lr_finder.find_learning_rate(
+            model,
+            batches,
+            start=args.start,
+            stop=args.stop,
+            steps=args.steps,
+            progress=cfg.train.verbose != 0,
+        )
+        out = Path(
+            args.output
+            or runs.default_root()
+            / app
+            / "lr_find"
+            / f"{runs.timestamped('lr_find')}.png"
+        )
+        lr_finder.plot_range_test(result, out)
+        runs.write_json(out.with_suffix(".json"), result)
+        print(
+            f"steepest descent at lr {result['steepest']:.3g}; a tenth of "
+            f"the minimum's lr: {result['min_over_10']:.3g}"
+            if result["steepest"]
+            else "too few steps before the loss diverged for a suggestion"
+        )
+        print(f"Plot: {out} (set it with --set optimizer.learning_rate=LR)")
+        return EXIT_OK
+
+    return Verb(
+        "lr-find",
+        "the learning-rate range test on a fresh model: loss against an "
+        "exponentially growing rate, with suggested rates and a plot",
+        add_lr_find_arguments,
         handler,
     )
 

@@ -16,9 +16,10 @@
   random projection of the output; the loss is checked in the model's
   own precision against its output, where the signal is large.
 
-Every app's `sanity_setup(cfg, batch_size=...)` returns a fresh compiled
-model (regularization, dropout and augmentation off) and one batch;
-`apps.common.cli.sanity_verb` runs both checks on them.
+Every app's `probe_setup(cfg, batch_size=..., overfit=True)` returns a
+fresh compiled model (regularization, dropout and augmentation off) and
+its training batches; `apps.common.cli.sanity_verb` runs both checks on
+the first batch.
 """
 
 import math
@@ -294,20 +295,21 @@ def report_lines(overfit: dict, gradients: list[dict]) -> list[str]:
     return lines
 
 
-def without_regularization(cfg):
-    """`cfg` with weight decay, L1/L2, dropout and the learning-rate
-    schedule's warm-up and decay off (the optimizer and its rate stay),
-    as the overfit check needs; app-specific parts (augmentation, label
-    smoothing) are the app's to turn off."""
+def probe_config(cfg, *, overfit: bool):
+    """`cfg` for a probe of a fresh model: a constant learning rate (no
+    warm-up or decay), and with `overfit` (the sanity check) weight
+    decay, L1/L2 and dropout off too; app-specific parts (augmentation,
+    label smoothing) are the app's to turn off."""
     import dataclasses
 
     replace = {}
-    if hasattr(cfg, "regularization"):
+    if hasattr(cfg, "optimizer"):
+        optimizer = dataclasses.replace(cfg.optimizer, schedule="constant")
+        if overfit:
+            optimizer = dataclasses.replace(optimizer, weight_decay=0.0)
+        replace["optimizer"] = optimizer
+    if overfit and hasattr(cfg, "regularization"):
         replace["regularization"] = dataclasses.replace(
             cfg.regularization, l1=0.0, l2=0.0, dropout=0.0
-        )
-    if hasattr(cfg, "optimizer"):
-        replace["optimizer"] = dataclasses.replace(
-            cfg.optimizer, weight_decay=0.0, schedule="constant"
         )
     return dataclasses.replace(cfg, **replace)

@@ -183,6 +183,7 @@ def _add_export(p) -> None:
 
 VERBS = [
     cli.sanity_verb("detect", DetectConfig, _app),
+    cli.lr_find_verb("detect", DetectConfig, _app),
     cli.train_verb(
         "detect",
         DetectConfig,

@@ -228,18 +228,25 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     return summary
 
 
-def sanity_setup(cfg: DetectConfig, *, batch_size: int = 8):
-    """A fresh compiled detector and one training batch of `batch_size`
-    images, augmentation and regularization off, for `sanity`."""
-    from apps.common.sanity import without_regularization
+def probe_setup(
+    cfg: DetectConfig, *, batch_size: int = 8, overfit: bool = False
+):
+    """A fresh compiled detector and its training batches of
+    `batch_size` images (repeated), at a constant learning rate, for the
+    `sanity` (`overfit`: augmentation and regularization off) and
+    `lr-find` verbs."""
+    from apps.common.sanity import probe_config
 
     apply_runtime(cfg.runtime)
-    cfg = without_regularization(cfg)
+    cfg = probe_config(cfg, overfit=overfit)
+    data = cfg.data
+    if overfit:
+        data = dataclasses.replace(
+            data, augment_strength=0.0, mosaic=0.0, scale_jitter=0.0
+        )
     cfg = dataclasses.replace(
         cfg,
-        data=dataclasses.replace(
-            cfg.data, augment_strength=0.0, mosaic=0.0, scale_jitter=0.0
-        ),
+        data=data,
         train=dataclasses.replace(cfg.train, batch_size=batch_size),
     )
     train_source = load_split(cfg.data, "train")
@@ -251,7 +258,7 @@ def sanity_setup(cfg: DetectConfig, *, batch_size: int = 8):
     cfg = with_anchors(cfg, train_source)
     model = build_model(cfg, steps_per_epoch=1)
     train_ds, _ = make_datasets(cfg, train_source, train_source)
-    return model, next(iter(train_ds.take(1)))
+    return model, train_ds.repeat()
 
 
 def _last(values):

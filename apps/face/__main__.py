@@ -241,6 +241,7 @@ def _add_export(p) -> None:
 
 VERBS = [
     cli.sanity_verb("face", FaceConfig, _app),
+    cli.lr_find_verb("face", FaceConfig, _app),
     cli.train_verb(
         "face",
         FaceConfig,

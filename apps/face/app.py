@@ -137,19 +137,23 @@ def steps_per_epoch(cfg: FaceConfig, num_images: int) -> int:
     return cfg.train.steps_per_epoch or max(1, num_images // batch)
 
 
-def sanity_setup(cfg: FaceConfig, *, batch_size: int = 8):
-    """A fresh compiled model and one training batch (about `batch_size`
-    faces: `batch_size // data.images_per_identity` people, at least 2),
-    augmentation and regularization off, for `sanity`."""
-    from apps.common.sanity import without_regularization
+def probe_setup(cfg: FaceConfig, *, batch_size: int = 8, overfit=False):
+    """A fresh compiled model and its training batches (about
+    `batch_size` faces: `batch_size // data.images_per_identity` people,
+    at least 2), at a constant learning rate, for the `sanity`
+    (`overfit`: augmentation and regularization off) and `lr-find`
+    verbs."""
+    from apps.common.sanity import probe_config
 
     apply_runtime(cfg.runtime)
-    cfg = without_regularization(cfg)
+    cfg = probe_config(cfg, overfit=overfit)
     people = max(2, batch_size // cfg.data.images_per_identity)
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(
-            cfg.data, augment=False, identities_per_batch=people
+            cfg.data,
+            augment=cfg.data.augment and not overfit,
+            identities_per_batch=people,
         ),
     )
     train_faces = load_splits(cfg.data, ("train",))["train"]
@@ -157,7 +161,7 @@ def sanity_setup(cfg: FaceConfig, *, batch_size: int = 8):
         cfg, num_classes=len(train_faces.names), steps_per_epoch=1
     )
     train_ds, _ = make_datasets(cfg, train_faces, None)
-    return model, next(iter(train_ds.take(1)))
+    return model, train_ds.repeat()
 
 
 def train(cfg: FaceConfig, run_dir: Path, *, resuming: bool = False) -> dict:

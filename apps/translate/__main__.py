@@ -156,6 +156,7 @@ def _add_export(p) -> None:
 
 VERBS = [
     cli.sanity_verb("translate", TranslateConfig, _app),
+    cli.lr_find_verb("translate", TranslateConfig, _app),
     cli.train_verb(
         "translate",
         TranslateConfig,

@@ -96,27 +96,42 @@ def make_dataset(cfg, pairs, tokenizers, *, shuffle: bool):
     return ds, report
 
 
-def sanity_setup(cfg: TranslateConfig, *, batch_size: int = 8):
-    """A fresh compiled model and one teacher-forcing batch of the first
-    `batch_size` training pairs, dropout and label smoothing off, for
-    `sanity`."""
+def probe_setup(
+    cfg: TranslateConfig, *, batch_size: int = 8, overfit: bool = False
+):
+    """A fresh compiled model and its teacher-forcing batches (repeated)
+    at a constant learning rate, for the `sanity` (`overfit`: the first
+    `batch_size` pairs only, dropout and label smoothing off) and
+    `lr-find` verbs."""
     import dataclasses
 
-    from apps.common.sanity import without_regularization
+    from apps.common.sanity import probe_config
 
     apply_runtime(cfg.runtime)
-    cfg = without_regularization(cfg)
+    cfg = probe_config(cfg, overfit=overfit)
+    model_cfg = cfg.model
+    if overfit:
+        model_cfg = dataclasses.replace(
+            model_cfg, dropout=0.0, label_smoothing=0.0
+        )
     cfg = dataclasses.replace(
         cfg,
-        model=dataclasses.replace(cfg.model, dropout=0.0, label_smoothing=0.0),
+        model=model_cfg,
         train=dataclasses.replace(cfg.train, batch_size=batch_size),
     )
     sources, targets = load_pairs(cfg.data, ("train",))["train"]
     tokenizers = build_tokenizers(cfg.data, sources, targets)
-    pairs = (sources[:batch_size], targets[:batch_size])
-    ds, _ = make_dataset(cfg, pairs, tokenizers, shuffle=False)
+    pairs = (
+        (sources[:batch_size], targets[:batch_size])
+        if overfit
+        else (
+            sources,
+            targets,
+        )
+    )
+    ds, _ = make_dataset(cfg, pairs, tokenizers, shuffle=not overfit)
     model = build_model(cfg, tokenizers[0].vocab_size, tokenizers[1].vocab_size)
-    return model, next(iter(ds.take(1)))
+    return model, ds.repeat()
 
 
 def train(
