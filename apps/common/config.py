@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from layers.blocks.residual import NORM_POSITIONS
+
 
 class ConfigError(ValueError):
     """A bad config key or value; its message is one line for the user."""
@@ -216,6 +218,34 @@ def check_runtime(runtime: RuntimeConfig, train=None) -> None:
             "agree when to stop)",
             train.time_budget_minutes,
         )
+
+
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+)
+
+
+def check_conv_options(model, prefix: str = "model") -> None:
+    """`initializer` (Xavier/Glorot, He or LeCun) and `norm` (where batch
+    norm sits: before or after the activation, or none) of a model
+    section built from `layers.blocks` convolutions."""
+    check(
+        model.initializer in INITIALIZERS,
+        f"{prefix}.initializer",
+        f"one of {INITIALIZERS}",
+        model.initializer,
+    )
+    check(
+        model.norm in NORM_POSITIONS,
+        f"{prefix}.norm",
+        f"one of {NORM_POSITIONS}",
+        model.norm,
+    )
 
 
 def validate_common(config) -> None:

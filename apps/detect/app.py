@@ -84,6 +84,8 @@ def build_model(
             num_classes=num_classes,
             size=m.size,
             activation=m.activation,
+            kernel_initializer=m.initializer,
+            norm=m.norm,
             kernel_regularizer=regularizer,
         )
         loss = YoloV8Loss(
@@ -101,6 +103,8 @@ def build_model(
             depth=m.depth,
             dropout=cfg.regularization.dropout,
             activation=m.activation,
+            kernel_initializer=m.initializer,
+            norm=m.norm,
             kernel_regularizer=regularizer,
         )
         loss = YoloLoss(

@@ -8,6 +8,7 @@ from apps.common.config import RuntimeConfig
 from apps.common.config import TrainConfig
 from apps.common.config import TuneConfig
 from apps.common.config import check
+from apps.common.config import check_conv_options
 from apps.common.config import validate_common
 
 HEADS = ("yolo", "anchor_free")
@@ -67,6 +68,11 @@ class ModelConfig:
     `anchors` is a list of (height, width) fractions of the image, or empty
     to fit `num_anchors` anchors to the training boxes with k-means (YOLOv2's
     dimension clusters).
+
+    `initializer` sets every convolution kernel's initializer (Xavier /
+    Glorot, Keras' default, or He, made for ReLU-like activations); `norm`
+    puts batch norm `before` the activation (the default), `after` it, or
+    nowhere (`none`).
     """
 
     head: str = "yolo"
@@ -76,6 +82,8 @@ class ModelConfig:
     num_anchors: int = 3
     anchors: list[list[float]] = dataclasses.field(default_factory=list)
     activation: str = "silu"
+    initializer: str = "glorot_uniform"
+    norm: str = "before"
     lambda_coord: float = 5.0
     lambda_noobj: float = 0.5
     backbone_weights: str = ""
@@ -122,6 +130,7 @@ class DetectConfig:
     def validate(self) -> None:
         """Range checks that types alone cannot express."""
         validate_common(self)
+        check_conv_options(self.model)
         d, m, det = self.data, self.model, self.detection
         check(d.source in SOURCES, "data.source", f"one of {SOURCES}", d.source)
         check(

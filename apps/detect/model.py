@@ -59,6 +59,8 @@ def build_detector(
     dropout: float = 0.0,
     activation: str = "silu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ) -> keras.Model:
     """Builds the training model: pixels in, raw YOLO grid out.
 
@@ -76,6 +78,8 @@ def build_detector(
         dropout: spatial dropout rate before the head.
         activation: activation of every block.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         A Functional `keras.Model` mapping `(batch, S, S, 3)` float pixels in
@@ -101,6 +105,8 @@ def build_detector(
             name=f"stage{s}_down",
             activation=activation,
             kernel_regularizer=reg,
+            kernel_initializer=kernel_initializer,
+            norm=norm,
         )
         for b in range(blocks):
             x = residual_block(
@@ -109,6 +115,8 @@ def build_detector(
                 name=f"stage{s}_block{b + 1}",
                 activation=activation,
                 kernel_regularizer=reg,
+                kernel_initializer=kernel_initializer,
+                norm=norm,
             )
         features.append(x)
     p8, p16 = features[2], features[3]
@@ -121,6 +129,8 @@ def build_detector(
         name="neck_reduce",
         activation=activation,
         kernel_regularizer=reg,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
     )
     x = residual_block(
         x,
@@ -128,6 +138,8 @@ def build_detector(
         name="neck_block",
         activation=activation,
         kernel_regularizer=reg,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
     )
     if dropout:
         x = keras.layers.SpatialDropout2D(dropout, name="head_dropout")(x)
@@ -144,6 +156,8 @@ def build_anchor_free_detector(
     size: str = "n",
     activation: str = "silu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ) -> keras.Model:
     """Builds the YOLOv8-style training model: pixels in, raw head out.
 
@@ -153,6 +167,8 @@ def build_anchor_free_detector(
         size: `n` or `s` (depth and width multipliers of YOLOv8).
         activation: activation of every block.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         A Functional `keras.Model` mapping `(batch, S, S, 3)` float pixels in
@@ -169,7 +185,12 @@ def build_anchor_free_detector(
             f"Expected size in {sorted(SIZES)}. Received: size={size!r}"
         )
     depth, width = SIZES[size]
-    common = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    common = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     features = csp_backbone(x, width=width, depth=depth, **common)

@@ -58,6 +58,8 @@ def build_model(
         architecture=m.architecture,
         dropout=cfg.regularization.dropout,
         kernel_regularizer=training.make_regularizer(cfg.regularization),
+        kernel_initializer=m.initializer,
+        norm=m.norm,
     )
     pretrained = bool(m.backbone_weights)
     if pretrained:

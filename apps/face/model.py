@@ -35,6 +35,8 @@ def build_embedder(
     dropout: float = 0.0,
     activation: str = "relu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ) -> keras.Model:
     """The embedding network `f`: `(batch, S, S, C)` in [0, 1] ->
     `(batch, embedding_dim)` with unit L2 norm.
@@ -53,6 +55,8 @@ def build_embedder(
         dropout: dropout rate before the embedding layer.
         activation: activation of every convolution.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         A Functional `keras.Model` named `embedder`.
@@ -62,7 +66,12 @@ def build_embedder(
             "Expected architecture to be 'residual' or 'inception'. "
             f"Received: architecture={architecture}"
         )
-    common = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    common = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     inputs = keras.Input((image_size, image_size, channels), name="pixels")
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="scale")(inputs)
     x = conv_bn_act(x, width, 3, strides=2, name="stem", **common)

@@ -89,6 +89,8 @@ def c2f_block(
     name: str,
     activation: str = "silu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ):
     """YOLOv8's C2f: a CSP block with `n` bottlenecks and all taps joined.
 
@@ -112,6 +114,8 @@ def c2f_block(
         name: prefix for every layer's name.
         activation: activation of every conv.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         `(batch, H, W, filters)` tensor.
@@ -122,7 +126,12 @@ def c2f_block(
             "Expected filters >= 2 and n >= 0. "
             f"Received: filters={filters}, n={n}"
         )
-    conv = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    conv = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     a = conv_bn_act(x, hidden, 1, name=f"{name}_cv1a", **conv)
     b = conv_bn_act(x, hidden, 1, name=f"{name}_cv1b", **conv)
     taps = [a, b]
@@ -144,6 +153,8 @@ def sppf_block(
     name: str,
     activation: str = "silu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ):
     """Spatial pyramid pooling, fast (SPPF, YOLOv5/v8).
 
@@ -158,11 +169,18 @@ def sppf_block(
         name: prefix for every layer's name.
         activation: activation of both convs.
         kernel_regularizer: optional Keras regularizer on both kernels.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         `(batch, H, W, filters)` tensor.
     """
-    conv = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    conv = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     hidden = max(x.shape[-1] // 2, 1)
     taps = [conv_bn_act(x, hidden, 1, name=f"{name}_cv1", **conv)]
     for i in range(3):
@@ -184,6 +202,8 @@ def csp_backbone(
     name: str = "backbone",
     activation: str = "silu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ):
     """YOLOv8's CSP-Darknet backbone.
 
@@ -196,6 +216,8 @@ def csp_backbone(
         name: prefix for every layer's name.
         activation: activation of every conv.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         `[P3, P4, P5]`: `(batch, H/8, W/8, c(256))`, `(batch, H/16, W/16,
@@ -213,7 +235,12 @@ def csp_backbone(
     def ch(c):
         return scale_channels(c, width, max_channels)
 
-    conv = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    conv = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     x = conv_bn_act(inputs, ch(64), 3, 2, name=f"{name}_stem", **conv)
     x = conv_bn_act(x, ch(128), 3, 2, name=f"{name}_down2", **conv)
     x = c2f_block(
@@ -239,6 +266,8 @@ def pan_neck(
     name: str = "neck",
     activation: str = "silu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ):
     """YOLOv8's PAN neck: top-down FPN path, then a bottom-up path.
 
@@ -250,6 +279,8 @@ def pan_neck(
         name: prefix for every layer's name.
         activation: activation of every conv.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         `[N3, N4, N5]` at strides 8, 16, 32 with `c(256)`, `c(512)` and
@@ -265,7 +296,12 @@ def pan_neck(
     def ch(c):
         return scale_channels(c, width, max_channels)
 
-    conv = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    conv = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     n = scale_depth(3, depth)
     p3, p4, p5 = features
 

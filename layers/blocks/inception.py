@@ -26,6 +26,8 @@ def inception_block(
     name: str,
     activation: str = "relu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ):
     """GoogLeNet's inception module (Szegedy et al. 2015), with BN.
 
@@ -45,6 +47,8 @@ def inception_block(
         name: prefix for every layer's name.
         activation: activation after each convolution.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         `(batch, H, W, filters_1x1 + filters_3x3 + filters_5x5 +
@@ -71,7 +75,12 @@ def inception_block(
                 f"Expected {arg} to be a positive integer. "
                 f"Received: {arg}={value}"
             )
-    common = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    common = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     b1 = conv_bn_act(x, filters_1x1, 1, name=f"{name}_1x1", **common)
     b3 = conv_bn_act(x, reduce_3x3, 1, name=f"{name}_3x3_reduce", **common)
     b3 = conv_bn_act(b3, filters_3x3, 3, name=f"{name}_3x3", **common)

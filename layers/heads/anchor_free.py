@@ -160,6 +160,8 @@ def anchor_free_head(
     name: str = "head",
     activation: str = "silu",
     kernel_regularizer=None,
+    kernel_initializer="glorot_uniform",
+    norm: str = "before",
 ):
     """YOLOv8's decoupled detection head on every level, concatenated.
 
@@ -181,6 +183,8 @@ def anchor_free_head(
         name: prefix for every layer's name.
         activation: activation of the hidden convs.
         kernel_regularizer: optional Keras regularizer on every kernel.
+        kernel_initializer: every kernel's initializer (`conv_bn_act`).
+        norm: the batch norm's place (`conv_bn_act`).
 
     Returns:
         `(batch, A, 4 * reg_max + p)` raw predictions, `A = sum_l H_l W_l`,
@@ -191,7 +195,12 @@ def anchor_free_head(
     first = features[0].shape[-1]
     box_ch = max(16, first // 4, 4 * reg_max)
     cls_ch = max(first, min(num_classes, 100))
-    conv = dict(activation=activation, kernel_regularizer=kernel_regularizer)
+    conv = dict(
+        activation=activation,
+        kernel_regularizer=kernel_regularizer,
+        kernel_initializer=kernel_initializer,
+        norm=norm,
+    )
     depth = 4 * reg_max + num_classes
     outputs = []
     for level, x in enumerate(features):

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from layers.blocks.residual import conv_bn_act
 from layers.blocks.residual import residual_block
@@ -133,3 +134,47 @@ def test_gradients_of_tiny_float64_model():
     finally:
         keras.config.set_dtype_policy(previous)
     assert error < 1e-6
+
+
+@pytest.mark.parametrize(
+    "norm, names, bias",
+    [
+        ("before", ["c_conv", "c_bn", "c_act"], False),
+        ("after", ["c_conv", "c_act", "c_bn"], True),
+        ("none", ["c_conv", "c_act"], True),
+    ],
+)
+def test_conv_bn_act_places_batch_norm(norm, names, bias):
+    inputs = keras.Input((8, 8, 3))
+    outputs = conv_bn_act(inputs, 4, 3, name="c", activation="relu", norm=norm)
+    model = keras.Model(inputs, outputs)
+    assert [layer.name for layer in model.layers[1:]] == names
+    assert model.get_layer("c_conv").use_bias is bias
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
+    y = model(x, training=True).numpy()
+    if norm == "after":  # batch norm last: each channel has mean 0
+        np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0.0, atol=1e-3)
+    else:  # ReLU last: nothing negative
+        assert y.min() >= 0.0
+
+
+def test_conv_bn_act_rejects_unknown_norm():
+    with pytest.raises(ValueError, match="norm"):
+        conv_bn_act(keras.Input((8, 8, 3)), 4, name="c", norm="sideways")
+
+
+@pytest.mark.parametrize("initializer", ["glorot_uniform", "he_normal"])
+def test_kernel_initializer_sets_the_variance(initializer):
+    # Glorot (Xavier): Var = 2 / (fan_in + fan_out); He: Var = 2 / fan_in.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 64))
+    outputs = conv_bn_act(
+        inputs, 128, 3, name="c", kernel_initializer=initializer
+    )
+    kernel = keras.Model(inputs, outputs).get_layer("c_conv").kernel.numpy()
+    fan_in, fan_out = 3 * 3 * 64, 3 * 3 * 128
+    if initializer == "glorot_uniform":
+        want = 2.0 / (fan_in + fan_out)
+    else:
+        want = 2.0 / fan_in
+    assert kernel.var() == pytest.approx(want, rel=0.05)
