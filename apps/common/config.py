@@ -61,12 +61,19 @@ class TrainConfig:
     far), and the cosine schedule is re-fitted after each epoch to the
     epochs that fit, so the learning rate reaches its floor when the
     budget ends. `epochs` is then an upper bound.
+
+    `monitor` is the logged value that picks `checkpoints/best.keras` and
+    drives early stopping (`early_stopping_patience` epochs without
+    improvement; the best weights are restored): empty means `val_loss`
+    (`loss` without validation data); e.g. `val_perplexity`. Names with
+    acc, auc or map are maximised, the others minimised.
     """
 
     epochs: int = 10
     batch_size: int = 32
     steps_per_epoch: int | None = None
     early_stopping_patience: int | None = None
+    monitor: str = ""
     checkpoint_every_epoch: bool = True
     verbose: int = 1
     time_budget_minutes: float | None = None

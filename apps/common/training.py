@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 
 from apps.common import distribute
+from apps.common.config import ConfigError
 from apps.common.config import OptimizerConfig
 from apps.common.config import RegularizationConfig
 from apps.common.config import TrainConfig
@@ -349,7 +350,13 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None or not math.isfinite(float(value)):
+        if value is None:
+            logged = ", ".join(sorted(logs or {})) or "nothing"
+            raise ConfigError(
+                f"train.monitor: {self.monitor!r} is not logged by this "
+                f"model; expected one of: {logged}"
+            )
+        if not math.isfinite(float(value)):
             return
         if self._improved(float(value)):
             self.best = float(value)
@@ -459,7 +466,7 @@ def fit(
     Returns:
         The Keras `History`.
     """
-    monitor = "val_loss" if val_ds is not None else "loss"
+    monitor = cfg.monitor or ("val_loss" if val_ds is not None else "loss")
     # Datasets are batched globally; under a strategy each worker keeps its
     # slice of every global batch (see `distribute.with_shard_policy`).
     train_ds = distribute.with_shard_policy(train_ds)

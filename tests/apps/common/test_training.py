@@ -251,3 +251,41 @@ def test_time_budget_must_be_positive():
             resolve(Root, sets=[f"train.time_budget_minutes={bad}"])
     with pytest.raises(ValueError, match="minutes"):
         training.TimeBudget(0, max_epochs=3)
+
+
+def test_early_stopping_on_a_chosen_validation_metric(tmp_path):
+    # The validation set gets worse every epoch (its targets move away),
+    # so with patience 1 training stops after 2 epochs and the best
+    # (first) epoch's weights come back.
+    model = _tiny_model()
+    model.compile(
+        keras.optimizers.SGD(0.05),
+        "mse",
+        metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
+    )
+    x = np.random.default_rng(0).random((32, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    val = _ds(x, -10 * y)  # learning the training targets hurts this
+    cfg = TrainConfig(
+        epochs=10,
+        batch_size=8,
+        verbose=0,
+        early_stopping_patience=1,
+        monitor="val_mae",
+    )
+    history = training.fit(model, _ds(x, y), val, cfg, tmp_path)
+    maes = history.history["val_mae"]
+    assert len(maes) == 2 and maes[1] > maes[0]
+    best = keras.saving.load_model(tmp_path / "checkpoints" / "best.keras")
+    for a, b in zip(best.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b)  # restored to the best epoch
+
+
+def test_monitor_that_is_not_logged_is_a_clear_error(tmp_path):
+    model = _tiny_model()
+    x = np.random.rand(16, 3).astype("float32")
+    cfg = TrainConfig(epochs=1, batch_size=8, verbose=0, monitor="val_bleu")
+    with pytest.raises(
+        ConfigError, match="train.monitor: 'val_bleu'.*val_loss"
+    ):
+        training.fit(model, _ds(x, x[:, :1]), _ds(x, x[:, :1]), cfg, tmp_path)
