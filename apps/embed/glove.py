@@ -3,8 +3,8 @@ Stanford tool trains, with sparse updates in one graph call per chunk.
 
 The cost and its gradients are `layers.losses.glove` (tested against
 automatic differentiation); this module only batches the entries and
-applies AdaGrad (`w -= lr * g / sqrt(G)`, then `G += g^2`, accumulators
-starting at 1, as in the Stanford C code) with scatter updates.
+applies AdaGrad as the Stanford C code does (`w -= lr * g / sqrt(G)`,
+then `G += (lr * g)^2`, accumulators starting at 1) with scatter updates.
 """
 
 import numpy as np
@@ -79,9 +79,14 @@ class GloVeTrainer(tf.Module):
         )
 
     def _adagrad(self, var, slot, ids, grad, lr):
-        rows = tf.gather(slot, ids)
-        var.scatter_sub(tf.IndexedSlices(lr * grad / tf.sqrt(rows), ids))
-        slot.scatter_add(tf.IndexedSlices(tf.square(grad), ids))
+        # The Stanford tool's AdaGrad: the accumulator sums the squares of
+        # the scaled steps `(lr * g)^2`, not of `g` (standard AdaGrad),
+        # which keeps steps larger for longer.
+        step = lr * grad
+        var.scatter_sub(
+            tf.IndexedSlices(step / tf.sqrt(tf.gather(slot, ids)), ids)
+        )
+        slot.scatter_add(tf.IndexedSlices(tf.square(step), ids))
 
     def _step(self, i, j, x, lr):
         cost, d_word, d_context, d_bias = glove_gradients(
