@@ -10,6 +10,7 @@ then `G += (lr * g)^2`, accumulators starting at 1) with scatter updates.
 import numpy as np
 import tensorflow as tf
 
+from apps.embed.word2vec import quiet_xla_compile
 from layers.losses.glove import glove_gradients
 
 
@@ -67,7 +68,8 @@ class GloVeTrainer(tf.Module):
             )
         ]
         self.epochs_done = tf.Variable(0, dtype=tf.int64, name="epochs_done")
-        self.step = tf.function(self._step, jit_compile=bool(jit_compile))
+        self.jit_compile = bool(jit_compile)
+        self.step = tf.function(self._step, jit_compile=self.jit_compile)
         self.train_chunk = tf.function(
             self._train_chunk,
             input_signature=[
@@ -110,7 +112,7 @@ class GloVeTrainer(tf.Module):
         cost."""
         n = tf.shape(rows)[0]
         size = self.batch_size
-        batches = (n + size - 1) // size
+        batches = tf.maximum(1, (n + size - 1) // size)  # one for n = 0
         pad = [[0, batches * size - n]]
         rows, cols, values = (tf.pad(t, pad) for t in (rows, cols, values))
         total = tf.constant(0.0)
@@ -123,6 +125,12 @@ class GloVeTrainer(tf.Module):
                 lr,
             )
         return total
+
+    def warm_up(self) -> None:
+        """Traces and compiles `train_chunk` on an empty chunk (its padded
+        entries have `X = 0`: no update)."""
+        empty = tf.zeros([0], tf.int32)
+        self.train_chunk(empty, empty, tf.zeros([0]), tf.constant(0.0))
 
     def vectors(self) -> np.ndarray:
         """The cheatsheet's final embedding `(e_w + theta_w) / 2`."""
@@ -140,6 +148,9 @@ def train_epoch(
 ) -> float:
     """One pass over the shuffled non-zeros of `matrix` (a coo matrix);
     returns the mean cost per entry."""
+    if trainer.jit_compile:
+        with quiet_xla_compile():
+            trainer.warm_up()
     rng = np.random.default_rng(seed)
     order = rng.permutation(matrix.nnz)
     rows = matrix.row.astype(np.int32)

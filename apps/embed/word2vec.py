@@ -28,6 +28,10 @@ hop per batch of 4,096 pairs costs more than the batch itself. Here
   (Hogwild, as word2vec and gensim do); TensorFlow releases the GIL.
 """
 
+import contextlib
+import os
+import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -36,6 +40,27 @@ import tensorflow as tf
 from layers.losses.word2vec import sgns_gradients
 from layers.losses.word2vec import sgns_loss
 from layers.losses.word2vec import sgns_scores
+
+
+@contextlib.contextmanager
+def quiet_xla_compile():
+    """Parks stderr (file descriptor 2) while XLA compiles a step: XLA
+    prints its start-up lines through absl before logging is set up, past
+    `TF_CPP_MIN_LOG_LEVEL`. On an error, what was printed is replayed."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            parked.seek(0)
+            sys.stderr.write(parked.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _row_scale(ids, weights, vocab_size, cap):
@@ -112,7 +137,8 @@ class Word2VecTrainer(tf.Module):
         self.words_done = tf.Variable(0, dtype=tf.int64, name="words_done")
         self.epochs_done = tf.Variable(0, dtype=tf.int64, name="epochs_done")
         context_shape = [None] if mode == "skipgram" else [None, 2 * window]
-        self.step = tf.function(self._step, jit_compile=bool(jit_compile))
+        self.jit_compile = bool(jit_compile)
+        self.step = tf.function(self._step, jit_compile=self.jit_compile)
         self.train_chunk = tf.function(
             self._train_chunk,
             input_signature=[
@@ -123,6 +149,17 @@ class Word2VecTrainer(tf.Module):
             ],
         )
 
+    def warm_up(self) -> None:
+        """Traces and compiles `train_chunk` on an empty chunk (no update:
+        every padded pair has weight 0)."""
+        shape = [0] if self.mode == "skipgram" else [0, 2 * self.window]
+        self.train_chunk(
+            tf.zeros([0], tf.int32),
+            tf.zeros(shape, tf.int32),
+            tf.constant(0.0),
+            tf.constant(0.0),
+        )
+
     def _inputs(self, centers, contexts, mask):
         """`(vectors, in_ids, in_share)`: the `(B, d)` input vectors and,
         for the update, which rows of `E` receive which share of the
@@ -130,7 +167,10 @@ class Word2VecTrainer(tf.Module):
         context rows (word2vec's `cbow_mean`), each getting `1 / count`
         of the gradient."""
         if self.mode == "skipgram":
-            return tf.gather(self.embeddings, centers), centers, mask[:, None]
+            # Padded pairs get zero vectors: they then add nothing to the
+            # shared negatives' gradient `G^T E_c` either.
+            vectors = tf.gather(self.embeddings, centers) * mask[:, None]
+            return vectors, centers, mask[:, None]
         valid = tf.cast(contexts >= 0, tf.float32)
         rows = tf.gather(self.embeddings, tf.maximum(contexts, 0))
         count = tf.maximum(tf.reduce_sum(valid, axis=1, keepdims=True), 1)
@@ -186,7 +226,7 @@ class Word2VecTrainer(tf.Module):
         whose loss was computed."""
         n = tf.shape(centers)[0]
         size = self.batch_size
-        batches = (n + size - 1) // size
+        batches = tf.maximum(1, (n + size - 1) // size)  # one for n = 0
         pad = batches * size - n
         centers = tf.pad(centers, [[0, pad]])
         pad_contexts = [[0, pad]] + [[0, 0]] * (contexts.shape.rank - 1)
@@ -249,6 +289,9 @@ def train_epoch(
     """
     iterator = iter(dataset)
     lock = threading.Lock()
+    if trainer.jit_compile:
+        with quiet_xla_compile():  # compile once, before the threads start
+            trainer.warm_up()
     state = {
         "last": int(trainer.words_done.numpy()),
         "pairs": 0,
