@@ -34,8 +34,8 @@ KNOWN_BROKEN = "3.15"  # the Keras minor version this patch was checked on
 
 def _trainer_class():
     """Keras' TensorFlow trainer: the class in `keras.Model`'s MRO that
-    defines `_maybe_symbolic_build` (found without importing
-    `keras.src`)."""
+    defines `_maybe_symbolic_build` (found through the public
+    `keras.Model`, not by importing Keras' private modules)."""
     import keras
 
     for cls in keras.Model.__mro__:
