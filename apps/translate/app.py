@@ -352,6 +352,9 @@ def evaluate(run_dir: Path, *, split: str = "test", limit: int = 0) -> dict:
         "bleu": scores["bleu"],
         "chrf": scores["chrf"],
         "signature": scores["signature"],
+        "bleu_lowercase": sacrebleu_score(best, references, lowercase=True)[
+            "bleu"
+        ],
         "perplexity": float(measured["perplexity"]),
         "exact_match": float(
             np.mean([h == r for h, r in zip(best, references)])

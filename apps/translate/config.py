@@ -30,6 +30,10 @@ class DataConfig:
     `ted_hrlr_translate/pt_to_en`, `wmt14_translate/de-en`; its `train`,
     `validation` and `test` splits), downloading it on first use into
     `tfds_data_dir` (tfds' default folder when empty).
+
+    `lower_case` lower-cases the source side; the target keeps its case
+    unless `target_lower_case` (sacreBLEU compares cased text: a
+    lower-cased German output loses every capitalised noun).
     """
 
     source: str = "dates"
@@ -51,6 +55,7 @@ class DataConfig:
     tokenizer: str = "characters"
     vocab_size: int = 8000
     lower_case: bool = True
+    target_lower_case: bool = False
     max_length: int = 48
     strict: bool = False
     seed: int = 0

@@ -96,23 +96,28 @@ def load_pairs(cfg: DataConfig, splits=SPLITS) -> dict[str, tuple]:
     return out
 
 
+def _lower(cfg: DataConfig) -> tuple[bool, bool]:
+    """Lower-casing of the (source, target) sides."""
+    return cfg.lower_case, cfg.target_lower_case
+
+
 def build_tokenizers(cfg: DataConfig, sources, targets):
-    """`(source_tokenizer, target_tokenizer)` learned from training text."""
+    """`(source_tokenizer, target_tokenizer)` learned from training text;
+    the source is lower-cased with `lower_case`, the target with
+    `target_lower_case`."""
     from pipelines.text.tokenizers import TextTokenizer
     from pipelines.text.tokenizers import build_wordpiece_vocab
 
-    if cfg.tokenizer == "characters":
-        text = [s.lower() for s in sources] if cfg.lower_case else sources
-        return (
-            TextTokenizer.characters(text, lower_case=cfg.lower_case),
-            TextTokenizer.characters(targets, lower_case=cfg.lower_case),
-        )
     made = []
-    for texts in (sources, targets):
+    for texts, lower in zip((sources, targets), _lower(cfg)):
+        if cfg.tokenizer == "characters":
+            text = [s.lower() for s in texts] if lower else texts
+            made.append(TextTokenizer.characters(text, lower_case=lower))
+            continue
         vocab = build_wordpiece_vocab(
-            texts, vocab_size=cfg.vocab_size, lower_case=cfg.lower_case
+            texts, vocab_size=cfg.vocab_size, lower_case=lower
         )
-        made.append(TextTokenizer(vocab, lower_case=cfg.lower_case))
+        made.append(TextTokenizer(vocab, lower_case=lower))
     return tuple(made)
 
 
@@ -128,7 +133,7 @@ def load_tokenizers(run_dir: Path, cfg: DataConfig):
 
     return tuple(
         TextTokenizer.from_vocab_file(
-            Path(run_dir) / f"{side}_vocab.txt", lower_case=cfg.lower_case
+            Path(run_dir) / f"{side}_vocab.txt", lower_case=lower
         )
-        for side in ("source", "target")
+        for side, lower in zip(("source", "target"), _lower(cfg))
     )

@@ -145,6 +145,7 @@ def sacrebleu_score(
     references: list[str] | list[list[str]],
     *,
     tokenize: str = "13a",
+    lowercase: bool = False,
 ) -> dict:
     """sacreBLEU and chrF of detokenized text, with their signatures.
 
@@ -158,6 +159,8 @@ def sacrebleu_score(
             list of references (segments may have different numbers).
         tokenize: sacrebleu's BLEU tokenizer (`"13a"`, `"intl"`,
             `"none"`, ...).
+        lowercase: case-insensitive BLEU and chrF (sacrebleu's `-lc`;
+            its signature then says `case:lc`).
 
     Returns:
         A dict with `bleu` and `chrf` (0-100) and `signature`, a dict of
@@ -172,8 +175,8 @@ def sacrebleu_score(
         [refs[k] if k < len(refs) else None for refs in reference_lists]
         for k in range(width)
     ]
-    bleu = BLEU(tokenize=tokenize)
-    chrf = CHRF()
+    bleu = BLEU(tokenize=tokenize, lowercase=lowercase)
+    chrf = CHRF(lowercase=lowercase)
     return {
         "bleu": bleu.corpus_score(hypotheses, streams).score,
         "chrf": chrf.corpus_score(hypotheses, streams).score,

@@ -150,6 +150,15 @@ def test_sacrebleu_score_wrapper():
     # Segments with different numbers of references.
     uneven = [[REFERENCES[0], OTHER_REFERENCES[0]]] + REFERENCES[1:]
     assert 0 < sacrebleu_score(HYPOTHESES, uneven)["bleu"] < 100
+    # Case-insensitive, as sacrebleu -lc scores it.
+    upper = [h.upper() for h in HYPOTHESES]
+    lc = sacrebleu_score(upper, REFERENCES, lowercase=True)
+    assert lc["bleu"] == pytest.approx(
+        sacrebleu.corpus_bleu(upper, [REFERENCES], lowercase=True).score
+    )
+    assert lc["bleu"] == pytest.approx(out["bleu"])
+    assert "case:lc" in lc["signature"]["bleu"]
+    assert sacrebleu_score(upper, REFERENCES)["bleu"] < out["bleu"]
 
 
 def test_perplexity_of_uniform_distribution_is_vocabulary_size():
