@@ -196,6 +196,8 @@ def beam_search(
     max_length,
     alpha=0.6,
     num_return=1,
+    stop="exact",
+    return_attention=True,
 ):
     """Beam search with the cheatsheet's length normalization.
 
@@ -210,7 +212,13 @@ def beam_search(
     finished set is full and no alive beam can beat its worst member: an
     alive beam's log-likelihood only falls, so its best reachable score is
     `log p / max_length^alpha`. Stopping early therefore returns exactly
-    what running to `max_length` would. At the last step the best
+    what running to `max_length` would. That bound is loose (an alive
+    beam is assumed to grow to `max_length` for free), so the search often
+    runs to `max_length`; `stop="heuristic"` bounds an alive beam by its
+    score at its current length instead (as Hugging Face's beam search
+    does by default), which stops far earlier and may, rarely, miss a
+    longer hypothesis that would have won (`error_analysis` counts such
+    misses as search errors). At the last step the best
     `beam_size` extensions are finished as they are (truncated when they
     lack `eos`). With `beam_size=1` and `alpha=0` this is greedy decoding.
 
@@ -225,6 +233,10 @@ def beam_search(
             log-likelihood, 1: mean per token).
         num_return: number N of best hypotheses returned per source,
             `1 <= N <= beam_size`.
+        stop: `"exact"` or `"heuristic"` (see above).
+        return_attention: keep each hypothesis' attention weights; without
+            them the search moves less memory per step and `attention` is
+            not returned.
 
     Returns:
         A dict for the N best finished hypotheses of each source, sorted by
@@ -247,6 +259,10 @@ def beam_search(
     ```
     """
     _check_beam_args(beam_size, num_return, alpha)
+    if stop not in ("exact", "heuristic"):
+        raise ValueError(
+            f"Expected stop to be 'exact' or 'heuristic'. Received: stop={stop}"
+        )
     max_length = _check_max_length(max_length)
     alpha = float(alpha)
     beam = int(beam_size)
@@ -262,9 +278,10 @@ def beam_search(
 
     def cond(step, last, cache, alive, finished):
         worst_finished = finished["scores"][:, -1]
-        best_reachable = (
-            tf.reduce_max(alive["log_probs"], axis=1) / best_reachable_penalty
-        )
+        penalty = best_reachable_penalty
+        if stop == "heuristic":
+            penalty = tf.pow(tf.cast(tf.maximum(step, 1), tf.float32), alpha)
+        best_reachable = tf.reduce_max(alive["log_probs"], axis=1) / penalty
         done = worst_finished >= best_reachable
         return tf.logical_and(
             step < max_length, tf.logical_not(tf.reduce_all(done))
@@ -294,6 +311,8 @@ def beam_search(
         )
 
         def extend_attention(parents):
+            if not return_attention:
+                return alive["attention"]
             return _write(
                 tf.gather(alive["attention"], parents, batch_dims=1),
                 step,
@@ -354,21 +373,23 @@ def beam_search(
     first_alive = tf.concat(
         [tf.zeros([batch, 1]), tf.fill([batch, beam - 1], _NEG_INF)], 1
     )
+    # Without attention a (batch, beam, 1, 1) placeholder rides along.
+    attention_shape = (
+        [batch, beam, max_length, source_length]
+        if return_attention
+        else [batch, beam, 1, 1]
+    )
     alive = {
         "tokens": tf.zeros([batch, beam, max_length], tf.int32),
         "log_probs": first_alive,
-        "attention": tf.zeros(
-            [batch, beam, max_length, source_length], tf.float32
-        ),
+        "attention": tf.zeros(attention_shape, tf.float32),
     }
     finished = {
         "tokens": tf.zeros([batch, beam, max_length], tf.int32),
         "scores": tf.fill([batch, beam], _NEG_INF),
         "log_probs": tf.fill([batch, beam], _NEG_INF),
         "lengths": tf.zeros([batch, beam], tf.int32),
-        "attention": tf.zeros(
-            [batch, beam, max_length, source_length], tf.float32
-        ),
+        "attention": tf.zeros(attention_shape, tf.float32),
     }
     state = (
         tf.constant(0, tf.int32),
@@ -378,6 +399,8 @@ def beam_search(
         finished,
     )
     finished = tf.while_loop(cond, body, state)[-1]
+    if not return_attention:
+        finished.pop("attention")
     return {key: value[:, :num_return] for key, value in finished.items()}
 
 

@@ -264,6 +264,8 @@ def make_translator(
                 max_length=max_length,
                 alpha=dec.alpha,
                 num_return=num_return,
+                stop=dec.stop,
+                return_attention=False,
             )
         tokens = tf.cast(out["tokens"], tf.int32)
         shape = tf.shape(tokens)

@@ -443,3 +443,47 @@ def test_bad_arguments_raise(kwargs):
     args = {"beam_size": 2, "max_length": 3, **kwargs}
     with pytest.raises(ValueError, match="Received"):
         beam_search(MarkovModel.random(0), SOURCES, **args)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_heuristic_stop_equals_exact_without_length_normalization(seed):
+    # With alpha = 0 both bounds are the alive beam's log-likelihood.
+    model = MarkovModel.random(seed)
+    exact = beam_search(model, SOURCES, beam_size=3, max_length=6, alpha=0.0)
+    quick = beam_search(
+        model, SOURCES, beam_size=3, max_length=6, alpha=0.0, stop="heuristic"
+    )
+    for key in ("tokens", "lengths"):
+        np.testing.assert_array_equal(quick[key], exact[key])
+    np.testing.assert_allclose(quick["scores"], exact["scores"], atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_heuristic_stop_never_beats_exact(seed):
+    # The exact search's best is the best among what a beam can reach; the
+    # heuristic stops earlier, so it finds that or something worse.
+    model = MarkovModel.random(seed)
+    exact = beam_search(model, SOURCES, beam_size=2, max_length=6, alpha=1.0)
+    quick = beam_search(
+        model, SOURCES, beam_size=2, max_length=6, alpha=1.0, stop="heuristic"
+    )
+    assert np.all(quick["scores"][:, 0] <= exact["scores"][:, 0] + 1e-6)
+    assert np.all(np.isfinite(quick["scores"][:, 0]))
+
+
+def test_without_attention_the_search_is_the_same():
+    model = MarkovModel.random(4)
+    kwargs = dict(beam_size=3, max_length=6, alpha=0.6, num_return=2)
+    full = beam_search(model, SOURCES, **kwargs)
+    lean = beam_search(model, SOURCES, return_attention=False, **kwargs)
+    assert "attention" not in lean
+    for key in ("tokens", "lengths"):
+        np.testing.assert_array_equal(lean[key], full[key])
+    np.testing.assert_allclose(lean["scores"], full["scores"], atol=1e-6)
+
+
+def test_unknown_stop_rule_raises():
+    with pytest.raises(ValueError, match="stop"):
+        beam_search(
+            MarkovModel.random(0), SOURCES, beam_size=2, max_length=4, stop="x"
+        )
