@@ -9,7 +9,8 @@
 - `multi_worker`: `tf.distribute.MultiWorkerMirroredStrategy`, whose
   cluster and own task come from the `TF_CONFIG` environment variable
   (without it, one worker). Keras 3's `fit` needs the pinned patch of
-  `apps.common.mwms_compat` there (keras issue 20585); it is applied here.
+  `apps.common.mwms_compat` there (keras issue 20585), and `mirrored`
+  needs half of it; it is applied here for every strategy but `default`.
 - `tpu`: `tf.distribute.TPUStrategy` on the TPU named by `runtime.tpu`.
 
 How an app opts in (what `train` of every app does)::
@@ -317,15 +318,16 @@ def make_distribution(runtime: RuntimeConfig) -> Distribution:
 
     kind = runtime.strategy
     task = Task()
+    if kind != "default":
+        from apps.common import mwms_compat
+
+        mwms_compat.apply()
     if kind == "default":
         strategy = tf.distribute.get_strategy()
     elif kind == "mirrored":
         strategy = tf.distribute.MirroredStrategy(devices=_local_devices())
     elif kind == "multi_worker":
-        from apps.common import mwms_compat
-
         task = parse_tf_config(os.environ.get("TF_CONFIG"))
-        mwms_compat.apply()
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif kind == "tpu":
         strategy = _tpu_strategy(runtime)

@@ -1,17 +1,20 @@
 """A small, pinned patch that lets Keras 3 `fit` run under
-`tf.distribute.MultiWorkerMirroredStrategy` with more than one worker.
+`tf.distribute.MultiWorkerMirroredStrategy` with more than one worker, and
+under `MirroredStrategy` when a first batch does not split evenly.
 
 Upstream: keras-team/keras issue 20585 (open since Keras 3.7; checked on
 Keras 3.15.1 with TensorFlow 2.21). Two functions of Keras' TensorFlow
-trainer call `strategy.reduce(...)` in a way only single-worker
-strategies accept:
+trainer call `strategy.reduce(...)` in ways that fail:
 
 1. `TensorFlowTrainer._maybe_symbolic_build` averages the first *data*
    batch over the replicas (`reduce("MEAN", batch, axis=None)`) just to
-   know its shapes; under multi-worker the collective reduce refuses the
+   know its shapes. Under multi-worker the collective reduce refuses the
    `PerReplica` batch ("Attempt to convert a value (PerReplica...) to a
-   Tensor"). The patch takes the first local replica's batch instead:
-   the same shapes, and no collective op.
+   Tensor"); under MirroredStrategy it fails when the replicas' shares
+   differ in shape (a bucketed or last batch of 47 examples splits into
+   24 and 23: "Inputs to operation AddN ... must have the same size").
+   The patch takes the first local replica's batch instead: the shapes
+   Keras needs, and no reduction.
 2. `reduce_per_replica(..., reduction="auto")` averages each replica's
    logged metrics with `reduce("MEAN", v, axis=0)` under multi-worker,
    which fails on the scalar losses and metrics ("Invalid reduction
@@ -20,11 +23,11 @@ strategies accept:
    mean over replicas, as on one worker.
 
 Everything else (`train_step`, callbacks, `BackupAndRestore`, saving) is
-Keras' own. `apply()` is idempotent and only called when
-`runtime.strategy` is `multi_worker`. The test
-`tests/apps/common/test_distribute.py::test_upstream_fit_still_fails_
-under_multi_worker` runs unpatched `fit` on two workers and fails once
-upstream works: then delete this module.
+Keras' own. `apply()` is idempotent and only called when `runtime.strategy`
+is not `default`. The test
+`tests/apps/common/test_distribute_cluster.py::test_upstream_fit_still_
+fails_under_multi_worker` runs unpatched `fit` on two workers and fails
+once upstream works: then check both points and delete what is fixed.
 """
 
 import sys
