@@ -95,6 +95,7 @@ def train_word2vec(cfg: EmbedConfig, run_dir: Path, vocab, corpus) -> dict:
         row_cap=m.row_cap,
         window=m.window,
         jit_compile=m.jit_compile,
+        parallel=m.workers > 1,
         seed=cfg.runtime.seed,
     )
     manager = _checkpoints(trainer, run_dir)

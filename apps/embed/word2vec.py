@@ -88,6 +88,9 @@ class Word2VecTrainer(tf.Module):
         window: the CBOW window (contexts are `(n, 2 * window)`).
         jit_compile: compile the per-batch step with XLA (fuses the
             element-wise work around the matrix products; about 2x here).
+        parallel: several threads will call `train_chunk` (Hogwild): XLA
+            then compiles only the part of the step that touches no
+            variable, since a compiled step holds its variables' locks.
         loss_rows: pairs of each batch whose loss is reported (the loss is
             only monitored; computing it for every pair costs a tenth of
             the step).
@@ -112,6 +115,7 @@ class Word2VecTrainer(tf.Module):
         row_cap=16.0,
         window=5,
         jit_compile=True,
+        parallel=False,
         loss_rows=256,
         seed=0,
     ):
@@ -138,7 +142,18 @@ class Word2VecTrainer(tf.Module):
         self.epochs_done = tf.Variable(0, dtype=tf.int64, name="epochs_done")
         context_shape = [None] if mode == "skipgram" else [None, 2 * window]
         self.jit_compile = bool(jit_compile)
-        self.step = tf.function(self._step, jit_compile=self.jit_compile)
+        self.parallel = bool(parallel)
+        if self.jit_compile and not self.parallel:
+            # One thread: the whole step in XLA, gathers and scatters too.
+            self.updates = self._updates
+            self.step = tf.function(self._step, jit_compile=True)
+        else:
+            # XLA locks every variable a compiled step touches, which
+            # would serialize Hogwild threads: compile only the pure part.
+            self.updates = tf.function(
+                self._updates, jit_compile=self.jit_compile
+            )
+            self.step = self._step
         self.train_chunk = tf.function(
             self._train_chunk,
             input_signature=[
@@ -160,66 +175,86 @@ class Word2VecTrainer(tf.Module):
             tf.constant(0.0),
         )
 
-    def _inputs(self, centers, contexts, mask):
-        """`(vectors, in_ids, in_share)`: the `(B, d)` input vectors and,
-        for the update, which rows of `E` receive which share of the
-        gradient. Skip-gram: the center rows. CBOW: the mean of the
-        context rows (word2vec's `cbow_mean`), each getting `1 / count`
-        of the gradient."""
+    def _updates(self, rows, targets, negatives, contexts, mask, lr, ids):
+        """The pure part of a step: from the gathered rows to the scaled
+        updates of `E` and `theta`, and the monitored loss.
+
+        Args:
+            rows: `(B, d)` center rows (skip-gram) or `(B, 2W, d)` context
+                rows (CBOW) of `E`.
+            targets: `(B, d)` output vectors of the predicted words.
+            negatives: `(S, d)` output vectors of the shared negatives.
+            contexts: `(B, 2W)` CBOW context ids (-1: none), or `(B,)`.
+            mask: `(B,)` 1 for a real pair, 0 for padding.
+            lr: the learning rate.
+            ids: `(in_ids, out_ids)`: the rows of `E` and `theta` updated.
+
+        Returns:
+            `(in_update, out_update, loss_sum, loss_count)`.
+        """
+        in_ids, out_ids = ids
         if self.mode == "skipgram":
             # Padded pairs get zero vectors: they then add nothing to the
             # shared negatives' gradient `G^T E_c` either.
-            vectors = tf.gather(self.embeddings, centers) * mask[:, None]
-            return vectors, centers, mask[:, None]
-        valid = tf.cast(contexts >= 0, tf.float32)
-        rows = tf.gather(self.embeddings, tf.maximum(contexts, 0))
-        count = tf.maximum(tf.reduce_sum(valid, axis=1, keepdims=True), 1)
-        share = valid / count * mask[:, None]
-        mean = tf.reduce_sum(rows * (valid / count)[..., None], axis=1)
-        return mean, tf.maximum(contexts, 0), share
-
-    def _step(self, centers, contexts, mask, slots, lr):
-        """One sparse SGD update on a `(B,)` batch; returns the summed
-        loss of its first `loss_rows` pairs."""
-        # Skip-gram predicts the context from the center; CBOW predicts
-        # the center from the mean of its contexts.
-        target_ids = contexts if self.mode == "skipgram" else centers
-        negative_ids = tf.gather(self.table, slots)
-        vectors, in_ids, in_share = self._inputs(centers, contexts, mask)
-        targets = tf.gather(self.output, target_ids)
-        negatives = tf.gather(self.output, negative_ids)
+            vectors = rows * mask[:, None]
+        else:
+            # CBOW: the mean of the context rows (word2vec's `cbow_mean`),
+            # each context getting `1 / count` of the gradient.
+            valid = tf.cast(contexts >= 0, tf.float32)
+            count = tf.maximum(tf.reduce_sum(valid, 1, keepdims=True), 1)
+            share = valid / count * mask[:, None]
+            vectors = tf.reduce_sum(rows * share[..., None], axis=1)
         _, d_in, d_target, d_neg = sgns_gradients(
             vectors, targets, negatives, self.negative_weight
         )
-        out_ids = tf.concat([target_ids, negative_ids], axis=0)
         out_weight = tf.concat([mask, tf.ones([self.shared_negatives])], 0)
         out_grad = tf.concat([d_target * mask[:, None], d_neg], axis=0)
         out_scale = lr * _row_scale(
             out_ids, out_weight, self.vocab_size, self.row_cap
         )
-        self.output.scatter_sub(
-            tf.IndexedSlices(out_scale[:, None] * out_grad, out_ids)
-        )
         if self.mode == "skipgram":
-            flat_ids, flat_grad, flat_weight = in_ids, d_in * in_share, mask
+            in_grad, in_weight = d_in * mask[:, None], mask
         else:
             dim = tf.shape(d_in)[-1]
-            flat_ids = tf.reshape(in_ids, [-1])
-            flat_weight = tf.reshape(in_share > 0, [-1])
-            flat_weight = tf.cast(flat_weight, tf.float32)
-            flat_grad = tf.reshape(
-                in_share[..., None] * d_in[:, None], [-1, dim]
-            )
+            in_weight = tf.cast(tf.reshape(share > 0, [-1]), tf.float32)
+            in_grad = tf.reshape(share[..., None] * d_in[:, None], [-1, dim])
         in_scale = lr * _row_scale(
-            flat_ids, flat_weight, self.vocab_size, self.row_cap
-        )
-        self.embeddings.scatter_sub(
-            tf.IndexedSlices(in_scale[:, None] * flat_grad, flat_ids)
+            in_ids, in_weight, self.vocab_size, self.row_cap
         )
         m = self.loss_rows
         positive, negative = sgns_scores(vectors[:m], targets[:m], negatives)
         loss = sgns_loss(positive, negative, self.negative_weight)
-        return tf.reduce_sum(loss * mask[:m]), tf.reduce_sum(mask[:m])
+        return (
+            in_scale[:, None] * in_grad,
+            out_scale[:, None] * out_grad,
+            tf.reduce_sum(loss * mask[:m]),
+            tf.reduce_sum(mask[:m]),
+        )
+
+    def _step(self, centers, contexts, mask, slots, lr):
+        """One sparse SGD update on a `(B,)` batch: gathers, `updates`,
+        scatter-subtracts; returns the summed loss of its first
+        `loss_rows` pairs and their count."""
+        # Skip-gram predicts the context from the center; CBOW predicts
+        # the center from the mean of its contexts.
+        target_ids = contexts if self.mode == "skipgram" else centers
+        in_ids = centers if self.mode == "skipgram" else tf.maximum(contexts, 0)
+        negative_ids = tf.gather(self.table, slots)
+        out_ids = tf.concat([target_ids, negative_ids], axis=0)
+        in_update, out_update, loss, count = self.updates(
+            tf.gather(self.embeddings, in_ids),
+            tf.gather(self.output, target_ids),
+            tf.gather(self.output, negative_ids),
+            contexts,
+            mask,
+            lr,
+            (tf.reshape(in_ids, [-1]), out_ids),
+        )
+        self.output.scatter_sub(tf.IndexedSlices(out_update, out_ids))
+        self.embeddings.scatter_sub(
+            tf.IndexedSlices(in_update, tf.reshape(in_ids, [-1]))
+        )
+        return loss, count
 
     def _train_chunk(self, centers, contexts, lr_start, lr_end):
         """Trains on one chunk; returns the mean SGNS loss of the pairs
