@@ -66,7 +66,7 @@ class ModelConfig:
     dim: int = 100
     window: int = 5
     negative: int = 5
-    shared_negatives: int = 64
+    shared_negatives: int = 32
     sample: float = 1e-3
     learning_rate: float = 0.025
     min_learning_rate: float = 1e-4
