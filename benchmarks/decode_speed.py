@@ -19,13 +19,17 @@ test split at batch 64 and batch 1, greedy and beam 4:
   tensorflow-text tokenizers, stopping at the end token, with the same
   maximum length (`decoding.max_length_a * S + max_length_b`).
 
-Each function is traced once on a warm-up batch before the clock starts.
+Each function is traced once on a warm-up batch before the clock starts;
+then the systems with the same decoder and batch size take turns for
+`--repeats` rounds and each keeps its fastest, so a change in the load of
+a shared machine falls on all of them alike.
 sacreBLEU of each system's output on the same sentences is printed beside
 its speed. KerasHub is a peer, never a dependency; run with an
 interpreter that has it (the bench venv):
 
     /tmp/benchvenv/bin/python benchmarks/decode_speed.py --run RUN_DIR
-        [--sentences 512] [--single 64] [--beam 4] [--output FILE.json]
+        [--sentences 512] [--single 64] [--beam 4] [--repeats 3]
+        [--output FILE.json]
 """
 
 import argparse
@@ -109,18 +113,35 @@ def _hub_translator(cfg, model, tokenizers, sampler):
     return translate
 
 
-def _time(fn, sentences, batch_size):
-    """(sentences per second, outputs) over `sentences` in batches."""
+def _run_once(fn, sentences, batch_size):
+    """(seconds, outputs) of translating `sentences` in batches."""
     import tensorflow as tf
 
-    fn(tf.constant(sentences[:batch_size]))  # trace and warm up
     outputs = []
     start = time.perf_counter()
     for i in range(0, len(sentences), batch_size):
         out = fn(tf.constant(sentences[i : i + batch_size]))
         outputs += [t.decode("utf-8") for t in out.numpy().tolist()]
-    seconds = time.perf_counter() - start
-    return len(sentences) / seconds, outputs
+    return time.perf_counter() - start, outputs
+
+
+def _time_interleaved(systems, sentences, batch_size, repeats):
+    """Per system, (sentences per second of its fastest round, outputs).
+
+    Every function is traced and warmed up first; then the systems take
+    turns, `repeats` rounds, so a change in the machine's load falls on
+    all of them alike, and each keeps its fastest round.
+    """
+    import tensorflow as tf
+
+    for fn in systems.values():
+        fn(tf.constant(sentences[:batch_size]))  # trace and warm up
+    best, outputs = {}, {}
+    for _ in range(repeats):
+        for key, fn in systems.items():
+            seconds, outputs[key] = _run_once(fn, sentences, batch_size)
+            best[key] = min(best.get(key, seconds), seconds)
+    return {key: (len(sentences) / best[key], outputs[key]) for key in systems}
 
 
 def main(argv=None) -> int:
@@ -129,6 +150,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sentences", type=int, default=512)
     parser.add_argument("--single", type=int, default=64)
     parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved timing rounds"
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     if str(REPO) not in sys.path:  # run as a script: import this checkout
@@ -187,20 +211,24 @@ def main(argv=None) -> int:
         ),
     }
     rows = []
-    for (system, decoder), fn in systems.items():
-        for batch_size, count in ((64, len(sources)), (1, args.single)):
-            speed, outputs = _time(fn, sources[:count], batch_size)
-            bleu = sacrebleu_score(outputs, references[:count])["bleu"]
-            row = {
-                "system": system,
-                "decoder": decoder,
-                "batch": batch_size,
-                "sentences": count,
-                "sentences_per_second": round(speed, 1),
-                "bleu": round(bleu, 2),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    for batch_size, count in ((64, len(sources)), (1, args.single)):
+        for decoder in ("greedy", f"beam {args.beam}"):
+            same = {k: fn for k, fn in systems.items() if k[1] == decoder}
+            timed = _time_interleaved(
+                same, sources[:count], batch_size, args.repeats
+            )
+            for (system, _), (speed, outputs) in timed.items():
+                bleu = sacrebleu_score(outputs, references[:count])["bleu"]
+                row = {
+                    "system": system,
+                    "decoder": decoder,
+                    "batch": batch_size,
+                    "sentences": count,
+                    "sentences_per_second": round(speed, 1),
+                    "bleu": round(bleu, 2),
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     print()
     print("| system | decoder | batch | sentences/s | BLEU (same sentences) |")
     print("|---|---|---|---|---|")
