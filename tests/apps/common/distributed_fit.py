@@ -5,7 +5,10 @@ Run by `test_distribute.py` in fresh processes (logical devices and
 multi-worker collectives must be set up before TensorFlow starts):
 
     python tests/apps/common/distributed_fit.py RUN_DIR STRATEGY CPUS \
-        [EPOCHS [GLOBAL_CLIPNORM]]
+        [EPOCHS [GLOBAL_CLIPNORM [uneven]]]
+
+`uneven` makes every epoch start with a batch of 7 examples, which two
+replicas split 4 / 3.
 
 Writes `RUN_DIR/history.csv` (through `fit`) and `RUN_DIR/weights.json`
 (chief only), and prints one JSON line: the final loss and the weights.
@@ -40,6 +43,7 @@ def main(argv):
     run_dir, strategy, cpus = Path(argv[0]), argv[1], int(argv[2])
     epochs = int(argv[3]) if len(argv) > 3 else 3
     clip = float(argv[4]) if len(argv) > 4 else None
+    uneven = len(argv) > 5 and argv[5] == "uneven"
     runtime = RuntimeConfig(
         seed=0, deterministic=True, strategy=strategy, logical_cpus=cpus
     )
@@ -49,6 +53,9 @@ def main(argv):
     x = rng.normal(size=(GLOBAL_BATCH * STEPS, 5)).astype("float32")
     y = (x @ rng.normal(size=(5, 1)) + 0.1).astype("float32")
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
+    if uneven:
+        first = tf.data.Dataset.from_tensor_slices((x[:7], y[:7])).batch(7)
+        ds = first.concatenate(ds.skip(1))
     out = dist.writable(run_dir)
     with dist.scope():
         model = keras.Sequential(

@@ -148,6 +148,29 @@ def _fit(cluster, name, run_dir, strategy, cpus, **env):
     )
 
 
+def test_mirrored_first_batch_that_splits_unevenly(cluster, tmp_path):
+    """Keras learns shapes from the first batch by averaging it over the
+    replicas, which failed (AddN) for a batch of 7 on 2 replicas."""
+    for name, strategy, cpus in (("one", "default", 0), ("two", "mirrored", 2)):
+        cluster.start(
+            name,
+            [
+                str(FIT_SCRIPT),
+                str(tmp_path / name),
+                strategy,
+                str(cpus),
+                "2",
+                "0.5",
+                "uneven",
+            ],
+        )
+    codes = cluster.wait(300)
+    assert codes == {"one": 0, "two": 0}, cluster.log("two")[-2000:]
+    one, two = _result(tmp_path / "one"), _result(tmp_path / "two")
+    # Each replica averages its own share (4 and 3): close, not equal.
+    assert two["loss"] == pytest.approx(one["loss"], rel=0.05)
+
+
 def _result(run_dir: Path) -> dict:
     return json.loads((run_dir / "weights.json").read_text())
 
