@@ -25,7 +25,10 @@ hop per batch of 4,096 pairs costs more than the batch itself. Here
 - the learning rate decays linearly with the words processed, as in
   word2vec, from `learning_rate` to `min_learning_rate`;
 - `workers` Python threads call the same function on the same variables
-  (Hogwild, as word2vec and gensim do); TensorFlow releases the GIL.
+  (Hogwild, as word2vec and gensim do); TensorFlow releases the GIL. The
+  compiled step holds the locks of the variables it touches, so the
+  threads' updates are serialized: the threads overlap the rest (chunk
+  slicing, negative draws, the input pipeline), not the updates.
 """
 
 import contextlib
@@ -88,9 +91,11 @@ class Word2VecTrainer(tf.Module):
         window: the CBOW window (contexts are `(n, 2 * window)`).
         jit_compile: compile the per-batch step with XLA (fuses the
             element-wise work around the matrix products; about 2x here).
-        parallel: several threads will call `train_chunk` (Hogwild): XLA
-            then compiles only the part of the step that touches no
-            variable, since a compiled step holds its variables' locks.
+        parallel: compile only the part of the step that touches no
+            variable, so that several threads calling `train_chunk` really
+            update at once (a compiled step holds its variables' locks,
+            which serializes them). Off by default: at 32 shared
+            negatives, truly concurrent updates diverged on realmix.
         loss_rows: pairs of each batch whose loss is reported (the loss is
             only monitored; computing it for every pair costs a tenth of
             the step).
