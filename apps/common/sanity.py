@@ -41,7 +41,8 @@ def overfit_batch(
 
     Args:
         model: a compiled Keras model.
-        batch: `(x, y)`, one batch as the model's `fit` takes it.
+        batch: `(x, y)` or `(x, y, sample_weight)`, one batch as the
+            model's `fit` takes it.
         steps: the most training steps.
         target: the fraction of the first loss to reach, in (0, 1).
 
@@ -51,10 +52,12 @@ def overfit_batch(
     """
     if not 0 < target < 1:
         raise ValueError(f"Expected 0 < target < 1. Received: target={target}")
-    x, y = batch
+    x, y, weights = keras.utils.unpack_x_y_sample_weight(batch)
     losses = []
     for _ in range(int(steps)):
-        logs = model.train_on_batch(x, y, return_dict=True)
+        logs = model.train_on_batch(
+            x, y, sample_weight=weights, return_dict=True
+        )
         losses.append(float(logs["loss"]))
         if not math.isfinite(losses[-1]):
             break
@@ -73,13 +76,13 @@ def overfit_batch(
     }
 
 
-def _loss(model, x, y, y_pred=None):
+def _loss(model, x, y, weights=None, y_pred=None):
     if y_pred is None:
         y_pred = model(x, training=False)
-    return tf.cast(
-        model.compute_loss(x=x, y=y, y_pred=y_pred, training=False),
-        tf.float64,
+    loss = model.compute_loss(
+        x=x, y=y, y_pred=y_pred, sample_weight=weights, training=False
     )
+    return tf.cast(loss, tf.float64)
 
 
 def custom_layers(model) -> list:
@@ -210,7 +213,7 @@ def check_custom_gradients(
     `relative_error`, `passed`. A part whose analytic derivative
     vanishes while the numeric one does not fails.
     """
-    x, y = batch
+    x, y, weights = keras.utils.unpack_x_y_sample_weight(batch)
     rng = np.random.default_rng(seed)
     rows = []
 
@@ -262,7 +265,11 @@ def check_custom_gradients(
     )
     analytic, numeric = _directional_check(
         lambda: _loss(
-            model, x, y, y_pred=tf.nest.map_structure(tf.identity, y_pred)
+            model,
+            x,
+            y,
+            weights,
+            y_pred=tf.nest.map_structure(tf.identity, y_pred),
         ),
         tf.nest.flatten(y_pred),
         rng,

@@ -121,3 +121,15 @@ def test_float64_copy_has_the_same_outputs():
         copy(x64).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6
     )
     assert keras.config.dtype_policy().name == "float32"  # put back
+
+
+def test_batches_with_sample_weights():
+    # (x, y, sample_weight) batches, as language models give them.
+    keras.utils.set_random_seed(0)
+    x, y = _batch()
+    weights = np.array([1, 1, 1, 1, 0, 0, 0, 0], "float32")
+    model = _model(SanityScale)
+    rows = sanity.check_custom_gradients(model, (x, y, weights))
+    assert all(r["passed"] for r in rows)
+    result = sanity.overfit_batch(model, (x, y, weights), steps=300)
+    assert result["passed"]
