@@ -31,9 +31,11 @@ def record_gradient_norm(optimizer):
     applies (sum, count and max over the steps since the last reset).
 
     Under a `tf.distribute` strategy the variable is created in the
-    strategy's scope when this is called there; each replica's step
-    writes it and the first replica's value is kept (the norm of that
-    replica's gradients).
+    strategy's scope when this is called there, and
+    `apps.common.distribute.sum_gradients_first` sums the replicas'
+    gradients before this records them, so the norm is that of the whole
+    step's gradient, as on one device (every replica then writes the same
+    value; the first one's is kept).
 
     Args:
         optimizer: a Keras optimizer.
