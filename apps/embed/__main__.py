@@ -30,6 +30,8 @@ DESCRIPTION = (
 )
 EXAMPLES = [
     f"{PROG}",
+    f"{PROG} sanity --config apps/embed/configs/tiny.yaml "
+    "--set model.method=rnnlm --set optimizer.learning_rate=0.01",
     f"{PROG} train --method sgns --config apps/embed/configs/tiny.yaml "
     "--run tiny",
     f"{PROG} train --config apps/embed/configs/realmix.yaml --run realmix",
@@ -232,6 +234,8 @@ def _sample(args) -> int:
 
 
 VERBS = [
+    cli.sanity_verb("embed", EmbedConfig, _app),
+    cli.lr_find_verb("embed", EmbedConfig, _app),
     cli.Verb(
         "train",
         "train sgns, cbow, softmax, glove, ngram or rnnlm (resumes after "

@@ -96,6 +96,64 @@ def train(cfg: EmbedConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     return summary
 
 
+def probe_setup(cfg: EmbedConfig, *, batch_size: int = 8, overfit=False):
+    """A fresh compiled Keras model and its training batches (repeated),
+    at a constant learning rate, for the `sanity` (`overfit`: dropout
+    off, the first batch only) and `lr-find` verbs.
+
+    Only the methods trained with Keras' `fit` have such a model: `rnnlm`
+    and `softmax`. sgns, cbow and glove train with their own sparse
+    loops (their losses' gradients are checked against numpy and finite
+    differences in `tests/layers/losses`); asking for them is a one-line
+    error.
+    """
+    from apps.common.sanity import probe_config
+    from apps.embed.data import lm_dataset
+    from apps.embed.model import build_rnnlm
+    from apps.embed.model import build_softmax_skipgram
+    from pipelines.text.skipgram import iter_chunks
+
+    cfg = with_method(cfg, None)
+    method = cfg.model.method
+    if method not in ("rnnlm", "softmax"):
+        raise ConfigError(
+            f"model.method: {method} trains with its own sparse loop, not a "
+            "Keras model; sanity and lr-find take rnnlm or softmax (--set "
+            "model.method=rnnlm)"
+        )
+    apply_runtime(cfg.runtime)
+    cfg = probe_config(cfg, overfit=overfit)
+    if overfit:
+        cfg = dataclasses.replace(
+            cfg, model=dataclasses.replace(cfg.model, dropout=0.0)
+        )
+    vocab, splits = load_corpus(cfg.data, held_out=method == "rnnlm")
+    corpus = splits["train"]
+    if method == "rnnlm":
+        ds = lm_dataset(
+            corpus.ids,
+            cfg.model.sequence_length,
+            batch_size,
+            shuffle=not overfit,
+            seed=cfg.runtime.seed,
+        )
+        return build_rnnlm(cfg, len(vocab)), ds.repeat()
+    centers, contexts, *_ = next(
+        iter_chunks(
+            corpus,
+            vocab.counts,
+            window=cfg.model.window,
+            sample=cfg.model.sample,
+            seed=cfg.runtime.seed,
+        )
+    )
+    ds = tf.data.Dataset.from_tensor_slices((centers, contexts))
+    if not overfit:
+        ds = ds.shuffle(len(centers), seed=cfg.runtime.seed)
+    model = build_softmax_skipgram(cfg, len(vocab))
+    return model, ds.batch(batch_size).repeat()
+
+
 def load_run(run_dir: Path) -> tuple[EmbedConfig, Vocabulary]:
     """The config and vocabulary of a trained run."""
     run_dir = Path(run_dir)

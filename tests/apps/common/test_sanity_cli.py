@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 TINY = {
     app: str(ROOT / "apps" / app / "configs" / "tiny.yaml")
-    for app in ("detect", "face", "translate")
+    for app in ("detect", "face", "translate", "embed")
 }
 
 
@@ -48,3 +48,17 @@ def test_sanity_bad_flag_is_exit_2(capsys):
     code = _main("detect")(["sanity", "--target", "1.5"])
     assert code == 2
     assert "--target" in capsys.readouterr().err
+
+
+def test_embed_sanity_checks_its_keras_language_model(capsys):
+    argv = ["sanity", "--config", TINY["embed"], "--set", "model.method=rnnlm"]
+    # The tiny 16-unit GRU needs a larger step to memorise one batch.
+    argv += ["--set", "optimizer.learning_rate=0.01"]
+    assert _main("embed")(argv) == 0
+    assert "embed sanity: PASS" in capsys.readouterr().out
+
+
+def test_embed_sanity_refuses_the_sparse_trainers(capsys):
+    argv = ["sanity", "--config", TINY["embed"], "--set", "model.method=sgns"]
+    assert _main("embed")(argv) == 2
+    assert "model.method: sgns" in capsys.readouterr().err
