@@ -16,25 +16,18 @@ from apps.common.config import ConfigError
 from apps.common.config import RuntimeConfig
 
 
-def quiet_tensorflow() -> None:
-    """Imports TensorFlow without its C++ start-up chatter on stderr.
-
-    TF 2.21 prints oneDNN and CUDA-probe lines through absl before
-    `TF_CPP_MIN_LOG_LEVEL` is read, so stderr (file descriptor 2) is parked
-    in a temporary file during the import and the device probe. If the
-    import fails, what was printed is replayed before the error.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
-        return
+@contextlib.contextmanager
+def parked_stderr():
+    """Parks stderr (file descriptor 2) in a temporary file inside the
+    block: TensorFlow and XLA print start-up lines through absl before
+    `TF_CPP_MIN_LOG_LEVEL` is read. If the block raises, what was printed
+    is replayed before the error."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as parked:
         os.dup2(parked.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
+            yield
         except BaseException:
             os.dup2(saved, 2)
             parked.seek(0)
@@ -43,6 +36,22 @@ def quiet_tensorflow() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def quiet_tensorflow() -> None:
+    """Imports TensorFlow without its C++ start-up chatter on stderr.
+
+    TF 2.21 prints oneDNN and CUDA-probe lines through absl before
+    `TF_CPP_MIN_LOG_LEVEL` is read, so stderr is parked
+    (`parked_stderr`) during the import and the device probe.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    with parked_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
 
 
 def configure_logical_cpus(count: int) -> None:

@@ -494,3 +494,17 @@ def fit(
     if guard.failed_at:
         raise TrainingDiverged(guard.message())
     return history
+
+
+def save_trained(model, run_dir: Path) -> None:
+    """What every app writes when training ends: `model.keras` (through a
+    temporary file and a rename) and the training curves of
+    `history.csv` (`plots/training.png`)."""
+    from apps.common import plots
+    from apps.common import runs
+
+    run_dir = Path(run_dir)
+    atomic_write(run_dir / runs.MODEL_FILE, model.save)
+    plots.plot_history(
+        run_dir / "history.csv", run_dir / "plots" / "training.png"
+    )

@@ -217,10 +217,7 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
         steps_per_epoch=steps,
     )
     seconds = time.time() - start
-    runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
-    plots.plot_history(
-        run_dir / "history.csv", run_dir / "plots" / "training.png"
-    )
+    training.save_trained(model, run_dir)
     summary = {
         "epochs_run": len(history.history.get("loss", [])),
         "final_loss": _last(history.history.get("loss")),

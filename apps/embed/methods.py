@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from apps.common import plots
 from apps.common import runs
 from apps.common import training
 from apps.common.config import ConfigError
@@ -73,11 +72,8 @@ def _checkpoints(trainer, run_dir: Path):
 
 def _finish_embeddings(run_dir: Path, vectors: np.ndarray) -> None:
     model = embedding_model(vectors)
-    runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
-    plots.plot_history(
-        run_dir / "history.csv", run_dir / "plots" / "training.png"
-    )
+    training.save_trained(model, run_dir)
 
 
 def train_word2vec(cfg: EmbedConfig, run_dir: Path, vocab, corpus) -> dict:
@@ -311,10 +307,7 @@ def train_rnnlm(cfg: EmbedConfig, run_dir: Path, vocab, splits) -> dict:
     start = time.time()
     history = training.fit(model, train_ds, val_ds, cfg.train, run_dir)
     seconds = time.time() - start
-    runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
-    plots.plot_history(
-        run_dir / "history.csv", run_dir / "plots" / "training.png"
-    )
+    training.save_trained(model, run_dir)
     epochs = len(history.history.get("loss", []))
     return {
         "method": "rnnlm",

@@ -31,39 +31,22 @@ hop per batch of 4,096 pairs costs more than the batch itself. Here
   slicing, negative draws, the input pipeline), not the updates.
 """
 
-import contextlib
-import os
-import sys
-import tempfile
 import threading
 
 import numpy as np
 import tensorflow as tf
 
+from apps.common.runtime import parked_stderr
 from layers.losses.word2vec import sgns_gradients
 from layers.losses.word2vec import sgns_loss
 from layers.losses.word2vec import sgns_scores
 
 
-@contextlib.contextmanager
 def quiet_xla_compile():
-    """Parks stderr (file descriptor 2) while XLA compiles a step: XLA
-    prints its start-up lines through absl before logging is set up, past
-    `TF_CPP_MIN_LOG_LEVEL`. On an error, what was printed is replayed."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as parked:
-        os.dup2(parked.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            parked.seek(0)
-            sys.stderr.write(parked.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    """Parks stderr while XLA compiles a step: XLA prints its start-up
+    lines through absl before logging is set up, past
+    `TF_CPP_MIN_LOG_LEVEL` (`apps.common.runtime.parked_stderr`)."""
+    return parked_stderr()
 
 
 def _row_scale(ids, weights, vocab_size, cap):

@@ -10,7 +10,6 @@ import tensorflow as tf
 
 from apps.common import config as config_lib
 from apps.common import distribute
-from apps.common import plots
 from apps.common import runs
 from apps.common import training
 from apps.common import transfer
@@ -206,10 +205,7 @@ def train(cfg: FaceConfig, run_dir: Path, *, resuming: bool = False) -> dict:
         model, train_ds, val_ds, cfg.train, run_dir, steps_per_epoch=steps
     )
     seconds = time.time() - start
-    runs.atomic_write(run_dir / runs.MODEL_FILE, embedder_of(model).save)
-    plots.plot_history(
-        run_dir / "history.csv", run_dir / "plots" / "training.png"
-    )
+    training.save_trained(embedder_of(model), run_dir)
     losses = history.history.get("loss") or [None]
     val_losses = history.history.get("val_loss") or [None]
     summary = {

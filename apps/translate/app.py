@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from apps.common import config as config_lib
 from apps.common import distribute
-from apps.common import plots
 from apps.common import runs
 from apps.common import training
 from apps.common.runtime import apply_runtime
@@ -179,10 +178,7 @@ def train(
     start = time.time()
     history = training.fit(model, train_ds, val_ds, cfg.train, run_dir)
     seconds = time.time() - start
-    runs.atomic_write(run_dir / runs.MODEL_FILE, model.save)
-    plots.plot_history(
-        run_dir / "history.csv", run_dir / "plots" / "training.png"
-    )
+    training.save_trained(model, run_dir)
     epochs = len(history.history.get("loss", []))
     summary = {
         "epochs_run": epochs,
