@@ -18,7 +18,11 @@ def _main(app):
     return importlib.import_module(f"apps.{app}.__main__").main
 
 
-@pytest.mark.parametrize("app", ["detect", "face", "translate"])
+@pytest.mark.parametrize(
+    "app",
+    # translate's 208 steps to memorise a batch take about 20 s: slow.
+    ["detect", "face", pytest.param("translate", marks=pytest.mark.slow)],
+)
 def test_sanity_passes_on_a_fresh_model(app, capsys):
     code = _main(app)(["sanity", "--config", TINY[app]])
     out = capsys.readouterr().out
@@ -50,6 +54,7 @@ def test_sanity_bad_flag_is_exit_2(capsys):
     assert "--target" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 450 steps of the tiny LM
 def test_embed_sanity_checks_its_keras_language_model(capsys):
     argv = ["sanity", "--config", TINY["embed"], "--set", "model.method=rnnlm"]
     # The tiny 16-unit GRU needs a larger step to memorise one batch.
