@@ -149,29 +149,45 @@ def tune_verb(
     return Verb("tune", help_text, add_tune_arguments, handler)
 
 
+def ranged(kind, ok: Callable, expected: str):
+    """An argparse `type` that converts with `kind` and refuses values
+    failing `ok`: argparse then exits 2 with one line naming the flag."""
+
+    def convert(text):
+        value = kind(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(
+                f"expected {expected}, received {text}"
+            )
+        return value
+
+    return convert
+
+
 def add_sanity_arguments(parser: argparse.ArgumentParser) -> None:
     """`sanity`'s arguments in every app."""
     from apps.common import sanity
 
     add_config_arguments(parser)
+    positive = ranged(int, lambda v: v >= 1, ">= 1")
     parser.add_argument(
-        "--batch-size", type=int, default=8, help="the batch to overfit"
+        "--batch-size", type=positive, default=8, help="the batch to overfit"
     )
     parser.add_argument(
         "--steps",
-        type=int,
+        type=positive,
         default=sanity.DEFAULT_STEPS,
         help="the most training steps on that batch",
     )
     parser.add_argument(
         "--target",
-        type=float,
+        type=ranged(float, lambda v: 0 < v < 1, "in (0, 1)"),
         default=sanity.DEFAULT_TARGET,
         help="pass when the loss falls to this fraction of its first value",
     )
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=ranged(float, lambda v: v > 0, "> 0"),
         default=sanity.DEFAULT_TOLERANCE,
         help="largest relative error of a gradient check",
     )
@@ -192,17 +208,6 @@ def sanity_verb(app: str, config_cls, load_app: Callable) -> "Verb":
         cfg = config_lib.resolve(
             config_cls, config_file=args.config, sets=args.sets
         )
-        for flag, ok in (
-            ("--batch-size", args.batch_size >= 1),
-            ("--steps", args.steps >= 1),
-            ("--target", 0 < args.target < 1),
-            ("--tolerance", args.tolerance > 0),
-        ):
-            if not ok:
-                value = getattr(args, flag[2:].replace("-", "_"))
-                raise config_lib.ConfigError(
-                    f"{flag}: out of range, received {value}"
-                )
         model, batches = load_app().probe_setup(
             cfg, batch_size=args.batch_size, overfit=True
         )
@@ -247,12 +252,15 @@ def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=ranged(int, lambda v: v >= 1, ">= 1"),
         help="the batch size (default: the config's train.batch_size)",
     )
-    parser.add_argument("--start", type=float, default=1e-7)
-    parser.add_argument("--stop", type=float, default=1.0)
-    parser.add_argument("--steps", type=int, default=100)
+    rate = ranged(float, lambda v: v > 0, "> 0")
+    parser.add_argument("--start", type=rate, default=1e-7)
+    parser.add_argument("--stop", type=rate, default=1.0)
+    parser.add_argument(
+        "--steps", type=ranged(int, lambda v: v >= 5, ">= 5"), default=100
+    )
     parser.add_argument(
         "--output",
         metavar="PNG",
@@ -273,14 +281,10 @@ def lr_find_verb(app: str, config_cls, load_app: Callable) -> "Verb":
         cfg = config_lib.resolve(
             config_cls, config_file=args.config, sets=args.sets
         )
-        if not 0 < args.start < args.stop:
+        if args.start >= args.stop:
             raise config_lib.ConfigError(
-                f"--start/--stop: expected 0 < start < stop, received "
+                f"--start/--stop: expected start < stop, received "
                 f"{args.start} and {args.stop}"
-            )
-        if args.steps < 5:
-            raise config_lib.ConfigError(
-                f"--steps: expected >= 5, received {args.steps}"
             )
         batch_size = args.batch_size or cfg.train.batch_size
         model, batches = load_app().probe_setup(cfg, batch_size=batch_size)

@@ -120,15 +120,11 @@ def probe_setup(
     )
     sources, targets = load_pairs(cfg.data, ("train",))["train"]
     tokenizers = build_tokenizers(cfg.data, sources, targets)
-    pairs = (
-        (sources[:batch_size], targets[:batch_size])
-        if overfit
-        else (
-            sources,
-            targets,
-        )
+    if overfit:  # the one batch to memorise
+        sources, targets = sources[:batch_size], targets[:batch_size]
+    ds, _ = make_dataset(
+        cfg, (sources, targets), tokenizers, shuffle=not overfit
     )
-    ds, _ = make_dataset(cfg, pairs, tokenizers, shuffle=not overfit)
     model = build_model(cfg, tokenizers[0].vocab_size, tokenizers[1].vocab_size)
     return model, ds.repeat()
 
