@@ -12,9 +12,9 @@ import numpy as np
 import tensorflow as tf
 
 from layers.boxes.yolo_codec import encode_yolo_targets
-from pipelines.augment.boxes import augment_detection
+from pipelines.augment.geometric import random_scale
 from pipelines.augment.mosaic import apply_mosaic
-from pipelines.augment.mosaic import random_scale
+from pipelines.augment.policy import augment_detection
 
 
 def box_sizes(source: dict[str, np.ndarray]) -> np.ndarray:
@@ -52,7 +52,7 @@ def build_detection_dataset(
     """Batches of `(images, targets)` for `model.fit`.
 
     Training shuffles every epoch, applies the box-aware augmentation of
-    `pipelines.augment.boxes` (seeded per element, new draws every epoch)
+    `pipelines.augment.policy` (seeded per element, new draws every epoch)
     and drops the last partial batch; evaluation keeps order and every
     sample.
 

@@ -1,18 +1,20 @@
-"""Mosaic and scale jitter for detection samples (pure, stateless tf ops).
+"""Mosaic for detection samples (pure, stateless tf ops).
 
-Same conventions as `pipelines.augment.boxes`: a sample is
+Samples and seeds follow `pipelines.augment.sample`: a sample is
 `{"image": float32 (H, W, 3) in [0, 1], "boxes": float32 (max_boxes, 4)
 normalized xyxy zero-padded, "classes": int32 (max_boxes,) padded -1}`, ops
 take a shape `(2,)` int `seed` for `tf.random.stateless_*` draws and return
 a NEW dict (other keys pass through). Moved boxes are clipped to the image,
 dropped when less than `min_visible` of their area stays inside or when
 thinner than `min_size_px` pixels, and the kept rows are compacted to the
-front (the filter of `pipelines.augment.boxes`).
+front (`pipelines.augment.sample.filter_boxes`).
 
 - `mosaic`: YOLOv4/v5 mosaic of 4 samples into one.
-- `scale_about` / `random_scale`: zoom in or out about a point.
 - `apply_mosaic`: the tf.data transformation that builds mosaics from an
   unbatched, shuffled dataset without changing its length.
+
+Scale jitter (`random_scale`) lives with the other box-moving ops in
+`pipelines.augment.geometric`.
 
 When a result has more valid boxes than rows (a mosaic gathers up to
 `4 * max_boxes`), the `max_boxes` LARGEST-AREA boxes are kept (ties: the
@@ -27,14 +29,11 @@ ds = apply_mosaic(samples, probability=1.0, seed=7, max_boxes=32)
 
 import tensorflow as tf
 
-from pipelines.augment.boxes import _as_seed
-from pipelines.augment.boxes import _check_probability
-from pipelines.augment.boxes import _check_sample
-from pipelines.augment.boxes import _filter_boxes
-from pipelines.augment.boxes import _image_size
-from pipelines.augment.boxes import _maybe_apply
-from pipelines.augment.boxes import _split
-from pipelines.augment.boxes import _warp
+from pipelines.augment.sample import as_seed
+from pipelines.augment.sample import check_filter
+from pipelines.augment.sample import check_probability
+from pipelines.augment.sample import filter_boxes
+from pipelines.augment.sample import split_seed
 
 _KEYS = ("image", "boxes", "classes")
 # Folded into the user's seed so that mosaic draws differ from those of
@@ -73,18 +72,6 @@ def _fit_rows(boxes, classes, max_boxes):
     boxes.set_shape([max_boxes, 4])
     classes.set_shape([max_boxes])
     return boxes, classes
-
-
-def _check_filter(min_visible, min_size_px):
-    if not 0.0 <= min_visible <= 1.0:
-        raise ValueError(
-            "Expected 0 <= min_visible <= 1. "
-            f"Received: min_visible={min_visible}"
-        )
-    if min_size_px < 0.0:
-        raise ValueError(
-            f"Expected min_size_px >= 0. Received: min_size_px={min_size_px}"
-        )
 
 
 def _check_centre(min_centre, max_centre):
@@ -164,7 +151,7 @@ def mosaic(
             f"Expected 4 stacked samples. Received: {images.shape[0]}"
         )
     _check_centre(min_centre, max_centre)
-    _check_filter(min_visible, min_size_px)
+    check_filter(min_visible, min_size_px)
     rows = samples["classes"].shape[-1]
     if max_boxes is None:
         if rows is None:
@@ -180,7 +167,7 @@ def mosaic(
     height = tf.cast(shape[1], tf.float32)
     width = tf.cast(shape[2], tf.float32)
     draws = tf.random.stateless_uniform(
-        [2], _as_seed(seed), min_centre, max_centre
+        [2], as_seed(seed), min_centre, max_centre
     )
     # Whole pixels, at least one from each edge: no quadrant is empty.
     cx = tf.clip_by_value(tf.round(draws[0] * width), 1.0, width - 1.0)
@@ -222,7 +209,7 @@ def mosaic(
     shift = tf.stack([tx / width, ty / height, tx / width, ty / height], 1)
     moved = scale[:, None, None] * boxes + shift[:, None, :]
     classes = tf.cast(samples["classes"], tf.int32)
-    moved, classes = _filter_boxes(
+    moved, classes = filter_boxes(
         tf.reshape(moved, [-1, 4]),
         tf.reshape(classes, [-1]),
         height,
@@ -234,114 +221,6 @@ def mosaic(
     out = {k: v[0] for k, v in samples.items() if k not in _KEYS}
     out.update(image=canvas, boxes=boxes, classes=classes)
     return out
-
-
-@tf.autograph.experimental.do_not_convert
-def scale_about(
-    sample: dict,
-    *,
-    scale,
-    centre,
-    fill_value: float = 0.5,
-    min_visible: float = 0.25,
-    min_size_px: float = 2.0,
-) -> dict[str, tf.Tensor]:
-    """Zooms the image by `scale` about a fixed point; output size unchanged.
-
-    A point `p` (normalized) moves to `centre + scale * (p - centre)`: the
-    same map for pixels and boxes. `scale < 1` zooms out and pads with
-    `fill_value`; `scale > 1` zooms in and crops. Boxes are clipped and
-    filtered as in the module docstring.
-
-    Args:
-        sample: a sample dict (see the module docstring).
-        scale: positive scalar (float or tensor).
-        centre: the fixed point `(x, y)`, normalized, shape `(2,)`.
-        fill_value: value of the pixels zoomed in from outside the image.
-        min_visible: smallest fraction of a box's area that must stay inside.
-        min_size_px: smallest kept box width and height, in pixels.
-
-    Returns:
-        A new sample dict, its image the same size as the input's.
-    """
-    _check_sample(sample)
-    _check_filter(min_visible, min_size_px)
-    image = sample["image"]
-    height, width = _image_size(image)
-    scale = tf.cast(scale, tf.float32)
-    centre = tf.cast(tf.convert_to_tensor(centre), tf.float32)
-    px, py = centre[0] * width, centre[1] * height
-    # x_out = px + scale * (x_in - px), inverted, in pixel indices.
-    transform = tf.stack(
-        [
-            1.0 / scale,
-            0.0,
-            (0.5 - px) / scale + px - 0.5,
-            0.0,
-            1.0 / scale,
-            (0.5 - py) / scale + py - 0.5,
-            0.0,
-            0.0,
-        ]
-    )
-    image = _warp(image, transform, fill_value, "CONSTANT")
-    point = tf.stack([centre[0], centre[1], centre[0], centre[1]])
-    moved = point + scale * (tf.cast(sample["boxes"], tf.float32) - point)
-    boxes, classes = _filter_boxes(
-        moved, sample["classes"], height, width, min_visible, min_size_px
-    )
-    return {**sample, "image": image, "boxes": boxes, "classes": classes}
-
-
-@tf.autograph.experimental.do_not_convert
-def random_scale(
-    sample: dict,
-    seed,
-    *,
-    min_scale: float = 0.5,
-    max_scale: float = 1.5,
-    probability: float = 1.0,
-    fill_value: float = 0.5,
-    min_visible: float = 0.25,
-    min_size_px: float = 2.0,
-) -> dict[str, tf.Tensor]:
-    """Scale jitter: zooms in or out about a random point (`scale_about`).
-
-    The scale is uniform in `[min_scale, max_scale]` (as YOLOv5's
-    `scale` hyper-parameter), the fixed point uniform over the image.
-
-    Args:
-        sample: a sample dict (see the module docstring).
-        seed: shape `(2,)` int tensor for the stateless random draw.
-        min_scale: smallest scale (`> 0`); below 1 zooms out.
-        max_scale: largest scale (`>= min_scale`); above 1 zooms in.
-        probability: chance of applying.
-        fill_value: value of padded pixels (0.5 grey).
-        min_visible: smallest fraction of a box's area that must stay inside.
-        min_size_px: smallest kept box width and height, in pixels.
-
-    Returns:
-        A new sample dict, its image the same size as the input's.
-    """
-    if not 0.0 < min_scale <= max_scale:
-        raise ValueError(
-            "Expected 0 < min_scale <= max_scale. Received: "
-            f"min_scale={min_scale}, max_scale={max_scale}"
-        )
-    _check_filter(min_visible, min_size_px)
-
-    def zoom(sample, seed):
-        draws = tf.random.stateless_uniform([3], seed)
-        return scale_about(
-            sample,
-            scale=min_scale + (max_scale - min_scale) * draws[0],
-            centre=draws[1:],
-            fill_value=fill_value,
-            min_visible=min_visible,
-            min_size_px=min_size_px,
-        )
-
-    return _maybe_apply(zoom, sample, seed, probability)
 
 
 def apply_mosaic(
@@ -391,9 +270,9 @@ def apply_mosaic(
 
     >>> ds = apply_mosaic(ds, probability=0.5, seed=0, max_boxes=32)
     """
-    _check_probability(probability)
+    check_probability(probability)
     _check_centre(min_centre, max_centre)
-    _check_filter(min_visible, min_size_px)
+    check_filter(min_visible, min_size_px)
     if pool_size < 4:
         raise ValueError(f"Expected pool_size >= 4. Received: {pool_size}")
     if max_boxes < 1:
@@ -419,7 +298,7 @@ def apply_mosaic(
         pool_seed = tf.random.experimental.stateless_fold_in(
             pool_seed, _MOSAIC_STREAM
         )
-        gate_seed, pick_seed, order_seed, op_seed = _split(pool_seed, 4)
+        gate_seed, pick_seed, order_seed, op_seed = split_seed(pool_seed, 4)
         n = tf.shape(pool["classes"])[0]
         gates = tf.random.stateless_uniform([n], gate_seed) < probability
         gates &= n >= 4

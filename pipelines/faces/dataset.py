@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pipelines.faces.folders import FaceIndex
+from pipelines.faces.index import FaceIndex
 from pipelines.faces.prepare import prepare_face
 from pipelines.images import decode_image_file
 

@@ -7,22 +7,21 @@ root/<identity>/<image>        LFW (name/*.jpg), ORL/AT&T (s1/1.pgm), ...
 root/<identity>.<condition>    Yale (subject01.happy: GIF, no extension)
 ```
 
-`read_faces` picks the layout. Every reader returns a `FaceIndex` (paths,
-labels `0..n-1`, identity names, and the files it skipped with the reason),
-sorted in natural order (`s2` before `s10`), so the same folder always
-gives the same labels. Nothing is decoded into memory here:
-`pipelines.faces.dataset.load_face_arrays` does that.
+`read_faces` picks the layout. Every reader returns a
+`pipelines.faces.index.FaceIndex` (paths, labels `0..n-1`, identity names,
+and the files it skipped with the reason), sorted in natural order (`s2`
+before `s10`), so the same folder always gives the same labels. Nothing is
+decoded into memory here: `pipelines.faces.dataset.load_face_arrays` does
+that.
 """
 
-import dataclasses
 import re
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from pipelines.errors import DataError
+from pipelines.faces.index import FaceIndex
+from pipelines.faces.index import natural_key
 from pipelines.images import IMAGE_EXTENSIONS
 from pipelines.images import ImageReadError
 from pipelines.images import decode_image_file
@@ -33,92 +32,6 @@ _EXPECTED = (
     "one sub-folder of images per identity (root/<name>/*.jpg|png|pgm...) "
     "or flat files named <identity>.<anything>"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class FaceIndex:
-    """Image paths with identity labels.
-
-    Attributes:
-        paths: image files, grouped by identity, in natural order.
-        labels: identity id of each path, in `0..num_identities - 1`.
-        names: identity name of each label (`names[labels[i]]`).
-        skipped: `(path, reason)` of each file or identity left out.
-    """
-
-    paths: tuple[str, ...]
-    labels: tuple[int, ...]
-    names: tuple[str, ...]
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self):
-        if len(self.paths) != len(self.labels):
-            raise ValueError(
-                "paths and labels must have the same length. Received: "
-                f"{len(self.paths)} paths, {len(self.labels)} labels"
-            )
-        bad = [x for x in self.labels if not 0 <= x < len(self.names)]
-        if bad:
-            raise ValueError(
-                f"labels must lie in 0..{len(self.names) - 1}. Received: "
-                f"labels={sorted(set(bad))[:5]}"
-            )
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    @property
-    def num_identities(self) -> int:
-        """Number of identities (`len(names)`)."""
-        return len(self.names)
-
-    def images_per_identity(self) -> dict[str, int]:
-        """`{name: number of images}` in label order."""
-        counts = np.bincount(
-            np.asarray(self.labels, np.int64), minlength=len(self.names)
-        )
-        return {name: int(c) for name, c in zip(self.names, counts)}
-
-    def subset(self, label_ids: Iterable[int]) -> "FaceIndex":
-        """Keeps some identities and relabels them `0..k-1`.
-
-        Args:
-            label_ids: labels to keep; the new labels follow their
-                ascending order, so names stay in natural order.
-
-        Returns:
-            A `FaceIndex` with the same `skipped` list.
-
-        Raises:
-            ValueError: an id out of range or repeated.
-        """
-        keep = [int(i) for i in label_ids]
-        if len(set(keep)) != len(keep) or any(
-            not 0 <= i < len(self.names) for i in keep
-        ):
-            raise ValueError(
-                "label_ids must be distinct ids in "
-                f"0..{len(self.names) - 1}. Received: label_ids={keep}"
-            )
-        new_id = {old: new for new, old in enumerate(sorted(keep))}
-        rows = [
-            (p, new_id[x])
-            for p, x in zip(self.paths, self.labels)
-            if x in new_id
-        ]
-        return FaceIndex(
-            paths=tuple(p for p, _ in rows),
-            labels=tuple(x for _, x in rows),
-            names=tuple(self.names[old] for old in sorted(keep)),
-            skipped=self.skipped,
-        )
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key where digit runs compare as numbers: `s2 < s10`."""
-    parts = re.split(r"(\d+)", name)
-    key = [int(p) if p.isdigit() else p.lower() for p in parts]
-    return (key, name)
 
 
 def _visible(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -390,64 +303,3 @@ def read_faces(root: str | Path, **kwargs) -> FaceIndex:
     if folders and not any(regex.search(p.name) for p in files):
         return read_identity_folders(root, **kwargs)
     return read_flat_faces(root, pattern=pattern, **kwargs)
-
-
-def split_by_identity(
-    index: FaceIndex, *, num_test_identities: int, seed: int
-) -> tuple[FaceIndex, FaceIndex]:
-    """Splits into training identities and unseen test identities.
-
-    No identity is in both parts, as the one-shot protocol needs.
-
-    Args:
-        index: the full index.
-        num_test_identities: identities drawn for the test part.
-        seed: the draw; the same seed gives the same split.
-
-    Returns:
-        `(train, test)`, each relabelled `0..k-1`.
-
-    Raises:
-        ValueError: `num_test_identities` not in `1..num_identities - 1`.
-
-    Example:
-
-    >>> train, test = split_by_identity(index, num_test_identities=10,
-    ...                                 seed=0)
-    """
-    total = index.num_identities
-    if not 0 < num_test_identities < total:
-        raise ValueError(
-            f"num_test_identities must be in 1..{total - 1} (the index has "
-            f"{total} identities). Received: "
-            f"num_test_identities={num_test_identities}"
-        )
-    order = np.random.default_rng(seed).permutation(total)
-    test = order[:num_test_identities]
-    train = order[num_test_identities:]
-    return index.subset(train), index.subset(test)
-
-
-def summary(index: FaceIndex, *, max_reasons: int = 3) -> str:
-    """One paragraph describing an index, for logs and CLIs.
-
-    Example:
-
-    >>> print(summary(index))
-    40 identities, 400 images (per identity: min 10, median 10, max 10);
-    0 skipped.
-    """
-    counts = np.array(list(index.images_per_identity().values()))
-    text = (
-        f"{index.num_identities} identities, {len(index)} images (per "
-        f"identity: min {counts.min()}, median {np.median(counts):g}, "
-        f"max {counts.max()}); {len(index.skipped)} skipped"
-    )
-    if not index.skipped:
-        return text + "."
-    shown = "; ".join(
-        f"{Path(path).name}: {reason}"
-        for path, reason in index.skipped[:max_reasons]
-    )
-    more = ", ..." if len(index.skipped) > max_reasons else ""
-    return f"{text} ({shown}{more})."

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from pipelines.errors import DataError
-from pipelines.faces.folders import natural_key
+from pipelines.faces.index import natural_key
 from pipelines.faces.prepare import prepare_face
 
 

@@ -3,9 +3,9 @@
 Each image holds a few filled circles, axis-aligned squares and triangles in
 colours that stand out from a solid, gradient or noise-textured background.
 Everything is drawn with numpy from pixel-centre coordinates (no
-anti-aliasing), so every box is the exact tight bound of its object's visible
-pixels, and everything is reproducible from the random generator (or seed)
-that is passed in.
+anti-aliasing, `pipelines.synthetic.shape_drawing`), so every box is the
+exact tight bound of its object's visible pixels, and everything is
+reproducible from the random generator (or seed) that is passed in.
 
 Pixel boxes are `xyxy` with an exclusive upper edge: an object covering the
 pixel columns `3..7` has `x_min = 3`, `x_max = 8`. Dividing by the image size
@@ -18,134 +18,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pipelines.synthetic.shape_drawing import draw_background
+from pipelines.synthetic.shape_drawing import draw_shape_mask
+from pipelines.synthetic.shape_drawing import pick_colour
+
 SHAPE_CLASSES = ("circle", "square", "triangle")
 
-# Colour distances are Euclidean in 0..255 RGB.
-_MIN_BACKGROUND_DISTANCE = 120.0
-_MIN_NEIGHBOUR_DISTANCE = 70.0
 _MAX_BOX_IOU = 0.5
 _MIN_VISIBLE_FRACTION = 0.4
 _MIN_OBJECT_PIXELS = 4.0
 _ATTEMPTS_PER_OBJECT = 30
-
-
-def _background(rng, size):
-    """Draws a background and the colours that describe it.
-
-    Returns:
-        `(image, anchors)`: a float32 `(size, size, 3)` image in 0..255 and a
-        `(k, 3)` array of colours whose convex span covers the background's
-        palette (used to keep object colours distinct from it).
-    """
-    kind = rng.integers(3)
-    base = rng.uniform(0.0, 255.0, size=3)
-    if kind == 0:
-        image = np.broadcast_to(base, (size, size, 3)).astype(np.float32)
-        return image, base[None]
-    if kind == 1:
-        other = np.clip(base + rng.uniform(-90.0, 90.0, size=3), 0.0, 255.0)
-        angle = rng.uniform(0.0, 2.0 * np.pi)
-        coords = np.arange(size, dtype=np.float32) + 0.5
-        proj = coords[None, :] * np.cos(angle) + coords[:, None] * np.sin(angle)
-        t = (proj - proj.min()) / max(float(np.ptp(proj)), 1e-6)
-        image = base + t[..., None] * (other - base)
-        return image.astype(np.float32), np.linspace(base, other, 5)
-    # Smooth low-frequency texture (bilinear upsampling of a small random
-    # grid, so it never forms hard edges that could look like a shape) plus a
-    # little per-pixel grain.
-    grid = int(rng.integers(3, 9))
-    amplitude = rng.uniform(10.0, 35.0)
-    cells = rng.uniform(-amplitude, amplitude, size=(grid, grid, 3))
-    positions = (np.arange(size) + 0.5) * (grid - 1) / size
-    lower = np.minimum(positions.astype(np.int64), grid - 2)
-    frac = positions - lower
-    interp = np.zeros((size, grid), dtype=np.float64)
-    interp[np.arange(size), lower] = 1.0 - frac
-    interp[np.arange(size), lower + 1] = frac
-    rows = np.tensordot(interp, cells, axes=(1, 0))  # (size, grid, 3)
-    smooth = np.einsum("yjc,xj->yxc", rows, interp, optimize=True)
-    grain = rng.uniform(-8.0, 8.0, size=(size, size, 3))
-    image = np.clip(base + smooth + grain, 0.0, 255.0).astype(np.float32)
-    spread = amplitude + 8.0
-    anchors = np.clip(
-        base + spread * np.array([[0, 0, 0], [1, 1, 1], [-1, -1, -1]]),
-        0.0,
-        255.0,
-    )
-    return image, anchors
-
-
-def _segment_distance(colours, anchors):
-    """Distance from each candidate colour to the polyline through anchors."""
-    if len(anchors) == 1:
-        return np.linalg.norm(colours - anchors[0], axis=-1)
-    best = np.full(len(colours), np.inf)
-    for start, end in zip(anchors[:-1], anchors[1:], strict=True):
-        direction = end - start
-        length2 = max(float(direction @ direction), 1e-9)
-        t = np.clip((colours - start) @ direction / length2, 0.0, 1.0)
-        nearest = start + t[:, None] * direction
-        best = np.minimum(best, np.linalg.norm(colours - nearest, axis=-1))
-    return best
-
-
-def _pick_colour(rng, anchors, neighbours):
-    """Picks an object colour far from the background and its neighbours."""
-    candidates = rng.integers(0, 256, size=(32, 3)).astype(np.float64)
-    score = _segment_distance(candidates, anchors) / _MIN_BACKGROUND_DISTANCE
-    if neighbours:
-        near = np.stack(neighbours).astype(np.float64)
-        dist = np.linalg.norm(candidates[:, None] - near[None], axis=-1)
-        score = np.minimum(score, dist.min(axis=1) / _MIN_NEIGHBOUR_DISTANCE)
-    good = np.flatnonzero(score >= 1.0)
-    index = good[0] if len(good) else int(np.argmax(score))
-    return candidates[index].astype(np.uint8)
-
-
-def _shape_mask(rng, kind, size, extent):
-    """Draws one shape's mask.
-
-    Returns:
-        `(x0, y0, mask)`: the window's top-left pixel and a boolean mask, or
-        `None` if the mask came out empty.
-    """
-    half = extent / 2.0
-    cx = rng.uniform(half, size - half)
-    cy = rng.uniform(half, size - half)
-    x0 = max(int(np.floor(cx - half)), 0)
-    y0 = max(int(np.floor(cy - half)), 0)
-    x1 = min(int(np.ceil(cx + half)), size)
-    y1 = min(int(np.ceil(cy + half)), size)
-    xs = np.arange(x0, x1, dtype=np.float64)[None, :] + 0.5
-    ys = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
-    if kind == 0:
-        mask = (xs - cx) ** 2 + (ys - cy) ** 2 <= half**2
-    elif kind == 1:
-        side = max(int(round(extent)), 2)
-        left = min(max(int(round(cx - side / 2.0)), 0), size - side)
-        top = min(max(int(round(cy - side / 2.0)), 0), size - side)
-        return left, top, np.ones((side, side), dtype=bool)
-    else:
-        angles = rng.uniform(0.0, 2.0 * np.pi) + (
-            np.arange(3) * 2.0 * np.pi / 3.0 + rng.uniform(-0.25, 0.25, 3)
-        )
-        vx = cx + half * np.cos(angles)
-        vy = cy + half * np.sin(angles)
-        inside = []
-        for i in range(3):
-            j = (i + 1) % 3
-            cross = (vx[j] - vx[i]) * (ys - vy[i]) - (vy[j] - vy[i]) * (
-                xs - vx[i]
-            )
-            inside.append(cross)
-        # Vertices go counter-clockwise in maths axes, i.e. clockwise with
-        # y pointing down: accept either sign consistently.
-        pos = (inside[0] >= 0) & (inside[1] >= 0) & (inside[2] >= 0)
-        neg = (inside[0] <= 0) & (inside[1] <= 0) & (inside[2] <= 0)
-        mask = pos | neg
-    if not mask.any():
-        return None
-    return x0, y0, mask
 
 
 def _mask_box(x0, y0, mask):
@@ -232,7 +114,7 @@ def generate_shapes_sample(
             f"min_size_frac={min_size_frac}, max_size_frac={max_size_frac}"
         )
     size = int(image_size)
-    background, anchors = _background(rng, size)
+    background, anchors = draw_background(rng, size)
     image = np.clip(np.rint(background), 0, 255).astype(np.uint8)
     owner = np.full((size, size), -1, dtype=np.int32)
     target = int(rng.integers(min_objects, max_objects + 1))
@@ -250,7 +132,7 @@ def generate_shapes_sample(
             hi = min_extent + (max_extent - min_extent) * shrink
             extent = rng.uniform(min_extent, hi)
             kind = int(rng.integers(len(SHAPE_CLASSES)))
-            drawn_mask = _shape_mask(rng, kind, size, extent)
+            drawn_mask = draw_shape_mask(rng, kind, size, extent)
             if drawn_mask is None:
                 continue
             x0, y0, mask = drawn_mask
@@ -270,7 +152,7 @@ def generate_shapes_sample(
             neighbours = [
                 colours[i] for i in np.flatnonzero(_box_iou(box, boxes) > 0.0)
             ]
-            colour = _pick_colour(rng, anchors, neighbours)
+            colour = pick_colour(rng, anchors, neighbours)
             index = len(boxes)
             window[mask] = index
             image[y0 : y0 + h, x0 : x0 + w][mask] = colour

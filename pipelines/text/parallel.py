@@ -1,19 +1,22 @@
-"""Parallel corpora (source and target sentences) read from disk or tfds.
+"""Parallel corpora (source and target sentences) read from files.
 
-Three sources are read into one `ParallelCorpus`:
+Two file layouts are read into one `ParallelCorpus`:
 
 ```
 train.en.gz + train.de.gz    line-aligned files, plain or gzip (Multi30k)
 spa-eng.zip:spa-eng/spa.txt  tab-separated pairs, plain, gzip or in a zip
-ted_hrlr_translate/pt_to_en  a tensorflow-datasets translation builder
 ```
 
+`pipelines.text.parallel_tfds` reads tensorflow-datasets translation
+builders into the same record, and `pipelines.text.parallel_paths` knows
+where Multi30k and spa-eng lie in the shared data folder.
+
 Lines are read one at a time (a 100 MB file is never held twice), decoded
-as UTF-8 and stripped of surrounding whitespace. A line that is not valid
-UTF-8, an empty line on either side, or a TSV line with too few columns is
-skipped and listed in `ParallelCorpus.skipped` as `(file, line, reason)`
-with a 1-based line number; with `strict=True` the first one raises a
-`DataError` naming the file and line instead.
+as UTF-8 and stripped of surrounding whitespace (`decode_line`). A line
+that is not valid UTF-8, an empty line on either side, or a TSV line with
+too few columns is skipped and listed in `ParallelCorpus.skipped` as
+`(file, line, reason)` with a 1-based line number; with `strict=True` the
+first one raises a `DataError` naming the file and line instead.
 """
 
 import dataclasses
@@ -21,28 +24,12 @@ import gzip
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Iterable
-from collections.abc import Mapping
 from contextlib import contextmanager
 from itertools import zip_longest
 from pathlib import Path
 
-from pipelines.datasets.spec import default_data_root
 from pipelines.errors import DataError
 
-MULTI30K_SPLITS = (
-    "train",
-    "val",
-    "test_2016_flickr",
-    "test_2017_flickr",
-    "test_2017_mscoco",
-    "test_2018_flickr",
-)
-_SPLIT_ALIASES = {
-    "valid": "val",
-    "validation": "val",
-    "test": "test_2016_flickr",
-}
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MEMBER = re.compile(r"^(?P<zip>.+\.zip):(?P<member>[^\\:]+)$", re.I)
 
@@ -87,9 +74,23 @@ def _open_binary(path: Path):
         yield stream
 
 
-def _decode(raw: bytes, line: int) -> tuple[str | None, str]:
-    """`(text without its line ending, "")` for a usable line, else
-    `(None, reason)`."""
+def decode_line(raw: bytes, line: int) -> tuple[str | None, str]:
+    """Decodes one raw line of a corpus as UTF-8.
+
+    Args:
+        raw: the line's bytes, its line ending included or not.
+        line: its 1-based number; a byte-order mark is dropped on line 1.
+
+    Returns:
+        `(text without its line ending, "")` for a usable line, else
+        `(None, reason)`: invalid UTF-8 (naming the byte and offset) or an
+        empty line.
+
+    Example:
+
+    >>> decode_line(b"Hallo.\\n", 2)
+    ('Hallo.', '')
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -159,7 +160,7 @@ def read_parallel_files(
                 )
             texts = []
             for file, raw in zip(files, (raw_src, raw_tgt)):
-                text, reason = _decode(raw, number)
+                text, reason = decode_line(raw, number)
                 if text is None:
                     _skip(skipped, file, number, reason, strict)
                 texts.append(text and text.strip())
@@ -255,7 +256,7 @@ def read_tsv_pairs(
     sources, targets, skipped = [], [], []
     with _open_tsv(zip_path, member) as (name, stream):
         for number, raw in enumerate(stream, start=1):
-            text, reason = _decode(raw, number)
+            text, reason = decode_line(raw, number)
             if text is None:
                 _skip(skipped, name, number, reason, strict)
                 continue
@@ -275,181 +276,6 @@ def read_tsv_pairs(
             if max_pairs is not None and len(sources) >= max_pairs:
                 break
     return ParallelCorpus(sources, targets, skipped)
-
-
-def translation_examples_to_corpus(
-    examples: Iterable[Mapping],
-    *,
-    source_lang: str,
-    target_lang: str,
-    where: str = "tfds",
-    max_pairs: int | None = None,
-) -> ParallelCorpus:
-    """Converts tfds `Translation` examples (`{lang: bytes or str}`).
-
-    Args:
-        examples: dicts keyed by language code, as `tfds.as_numpy` yields
-            them for `ted_hrlr_translate`, `wmt14_translate`, ...
-        source_lang: key of the source sentence (e.g. `"pt"`).
-        target_lang: key of the target sentence (e.g. `"en"`).
-        where: dataset name for `skipped` entries and messages.
-        max_pairs: stop after this many kept pairs.
-
-    Returns:
-        A `ParallelCorpus`; empty or invalid sentences are skipped and
-        listed as `(where, example number (1-based), reason)`.
-
-    Raises:
-        DataError: an example lacks one of the language keys (naming the
-            keys it has).
-    """
-    sources, targets, skipped = [], [], []
-    for number, example in enumerate(examples, start=1):
-        missing = [k for k in (source_lang, target_lang) if k not in example]
-        if missing:
-            raise DataError(
-                f"{where}: example {number} has no {missing[0]!r} field; "
-                f"it has {sorted(example)}"
-            )
-        texts = []
-        for lang in (source_lang, target_lang):
-            value = example[lang]
-            if hasattr(value, "numpy"):
-                value = value.numpy()
-            raw = value if isinstance(value, bytes) else str(value).encode()
-            text, reason = _decode(raw, number)
-            if text is None:
-                skipped.append((where, number, f"{lang}: {reason}"))
-            texts.append(text and text.strip())
-        if None in texts:
-            continue
-        sources.append(texts[0])
-        targets.append(texts[1])
-        if max_pairs is not None and len(sources) >= max_pairs:
-            break
-    return ParallelCorpus(sources, targets, skipped)
-
-
-def read_tfds_translation(
-    name: str,
-    *,
-    split: str,
-    source_lang: str,
-    target_lang: str,
-    data_dir: str | Path | None = None,
-    download: bool = True,
-    max_pairs: int | None = None,
-) -> ParallelCorpus:
-    """Reads a tensorflow-datasets translation split.
-
-    Args:
-        name: builder and config, e.g. `"ted_hrlr_translate/pt_to_en"` or
-            `"wmt14_translate/de-en"`.
-        split: e.g. `"train"`, `"validation"`, `"test[:1000]"`.
-        source_lang: the source feature (e.g. `"pt"`).
-        target_lang: the target feature (e.g. `"en"`).
-        data_dir: tfds data folder (default: tfds' own).
-        download: let tfds download and prepare the data when missing.
-        max_pairs: stop after this many kept pairs.
-
-    Returns:
-        A `ParallelCorpus` (see `translation_examples_to_corpus`).
-
-    Raises:
-        DataError: tfds cannot load the split (a one-line reason).
-    """
-    import tensorflow_datasets as tfds
-
-    try:
-        dataset = tfds.load(
-            name,
-            split=split,
-            data_dir=None if data_dir is None else str(data_dir),
-            download=download,
-        )
-    except Exception as err:  # tfds raises many unrelated types
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise DataError(
-            f"{name}[{split}]: tfds could not load it "
-            f"({type(err).__name__}: {first})"
-        )
-    return translation_examples_to_corpus(
-        tfds.as_numpy(dataset),
-        source_lang=source_lang,
-        target_lang=target_lang,
-        where=f"{name}[{split}]",
-        max_pairs=max_pairs,
-    )
-
-
-def _shared(folder: str, root: str | Path | None) -> Path:
-    if root is not None:
-        return Path(root).expanduser()
-    data = default_data_root()
-    if data is None:
-        raise DataError(
-            f"no data root: set DLSUITE_DATA or pass root= (the {folder} "
-            "folder)"
-        )
-    return data / folder
-
-
-def multi30k_paths(
-    root: str | Path | None,
-    split: str,
-    src: str = "en",
-    tgt: str = "de",
-) -> tuple[Path, Path]:
-    """The source and target files of a Multi30k task-1 split.
-
-    Args:
-        root: the `multi30k` folder (holding `task1/raw/`), or the raw
-            folder itself; None means `<data root>/multi30k`.
-        split: one of `MULTI30K_SPLITS`, or `valid`/`validation` (`val`)
-            or `test` (`test_2016_flickr`, the standard test set).
-        src: source language code.
-        tgt: target language code.
-
-    Returns:
-        `(source_path, target_path)`: `{split}.{lang}.gz`, or the
-        uncompressed `{split}.{lang}` when only that exists.
-
-    Raises:
-        DataError: an unknown split, or a file that does not exist.
-    """
-    split = _SPLIT_ALIASES.get(split, split)
-    if split not in MULTI30K_SPLITS:
-        raise DataError(
-            f"multi30k: unknown split {split!r}; expected one of "
-            f"{', '.join(MULTI30K_SPLITS)}"
-        )
-    base = _shared("multi30k", root)
-    raw = base / "task1" / "raw"
-    folder = raw if raw.is_dir() else base
-    paths = []
-    for lang in (src, tgt):
-        path = folder / f"{split}.{lang}.gz"
-        if not path.is_file() and (folder / f"{split}.{lang}").is_file():
-            path = folder / f"{split}.{lang}"
-        if not path.is_file():
-            raise DataError(f"{path}: Multi30k file not found")
-        paths.append(path)
-    return paths[0], paths[1]
-
-
-def spa_eng_path(root: str | Path | None = None) -> str:
-    """`"<root>/spa-eng.zip:spa-eng/spa.txt"` for `read_tsv_pairs`.
-
-    Args:
-        root: the `spa_eng` folder; None means `<data root>/spa_eng`.
-
-    Raises:
-        DataError: the zip does not exist.
-    """
-    path = _shared("spa_eng", root) / "spa-eng.zip"
-    if not path.is_file():
-        raise DataError(f"{path}: spa-eng zip not found")
-    return f"{path}:spa-eng/spa.txt"
 
 
 def _side(texts: list[str]) -> str:

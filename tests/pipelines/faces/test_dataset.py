@@ -12,8 +12,8 @@ from pipelines.faces.dataset import build_eval_dataset
 from pipelines.faces.dataset import build_identity_batches
 from pipelines.faces.dataset import load_face_arrays
 from pipelines.faces.dataset import load_face_image
-from pipelines.faces.folders import FaceIndex
 from pipelines.faces.folders import read_faces
+from pipelines.faces.index import FaceIndex
 from pipelines.faces.prepare import prepare_faces
 from pipelines.faces.tfds_lfw import lfw_examples_to_arrays
 from pipelines.faces.tfds_lfw import load_tfds_lfw

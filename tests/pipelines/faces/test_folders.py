@@ -1,4 +1,4 @@
-"""Face folders: identity folders, flat Yale files, splits and summaries."""
+"""Face folders: identity folders and flat Yale files."""
 
 import numpy as np
 import pytest
@@ -6,12 +6,10 @@ from PIL import Image
 
 from pipelines.datasets.spec import default_data_root
 from pipelines.errors import DataError
-from pipelines.faces.folders import FaceIndex
 from pipelines.faces.folders import read_faces
 from pipelines.faces.folders import read_flat_faces
 from pipelines.faces.folders import read_identity_folders
-from pipelines.faces.folders import split_by_identity
-from pipelines.faces.folders import summary
+from pipelines.faces.index import summary
 
 
 def _image(path, value=100, fmt=None, size=(8, 10)):
@@ -146,44 +144,6 @@ def test_read_faces_detects_the_layout(tmp_path):
     assert nested.names == ("Ada",)
     one = read_faces(_folders(tmp_path / "solo", {"me": 2}))
     assert one.names == ("me",)
-
-
-def test_subset_and_split_by_identity(tmp_path):
-    index = read_identity_folders(
-        _folders(tmp_path, {f"p{i}": 2 for i in range(10)})
-    )
-    sub = index.subset([7, 2])
-    assert sub.names == ("p2", "p7") and sub.labels == (0, 0, 1, 1)
-    with pytest.raises(ValueError, match="distinct ids"):
-        index.subset([1, 1])
-    train, test = split_by_identity(index, num_test_identities=3, seed=4)
-    assert (train.num_identities, test.num_identities) == (7, 3)
-    assert not set(train.names) & set(test.names)
-    assert len(train) + len(test) == len(index)
-    again = split_by_identity(index, num_test_identities=3, seed=4)[1]
-    assert again.names == test.names
-    others = {
-        split_by_identity(index, num_test_identities=3, seed=s)[1].names
-        for s in range(5)
-    }
-    assert len(others) > 1
-    with pytest.raises(ValueError, match="num_test_identities must be"):
-        split_by_identity(index, num_test_identities=10, seed=0)
-
-
-def test_face_index_checks_its_fields():
-    with pytest.raises(ValueError, match="same length"):
-        FaceIndex(("a",), (0, 0), ("x",))
-    with pytest.raises(ValueError, match="labels must lie in 0..0"):
-        FaceIndex(("a",), (1,), ("x",))
-
-
-def test_summary_statistics(tmp_path):
-    index = read_identity_folders(_folders(tmp_path, {"a": 1, "b": 2, "c": 6}))
-    assert summary(index) == (
-        "3 identities, 9 images (per identity: min 1, median 2, max 6); "
-        "0 skipped."
-    )
 
 
 def test_real_orl_folders():

@@ -1,20 +1,16 @@
-"""Parallel corpora: aligned files, TSV pairs, tfds examples, Multi30k."""
+"""Parallel corpora read from files: aligned files and TSV pairs."""
 
 import gzip
 import zipfile
 
-import numpy as np
 import pytest
 
-from pipelines.datasets.spec import default_data_root
 from pipelines.errors import DataError
 from pipelines.text.parallel import ParallelCorpus
-from pipelines.text.parallel import multi30k_paths
+from pipelines.text.parallel import decode_line
 from pipelines.text.parallel import read_parallel_files
 from pipelines.text.parallel import read_tsv_pairs
-from pipelines.text.parallel import spa_eng_path
 from pipelines.text.parallel import summary
-from pipelines.text.parallel import translation_examples_to_corpus
 
 EN = ["A dog runs.", "Two men talk.", "", "A bad line.", "Kids play."]
 DE = ["Ein Hund rennt.", "Zwei Männer reden.", "Leer?", "BAD", "Kinder."]
@@ -29,13 +25,6 @@ def _write(path, lines, *, gz=False, bad_line=None):
         blob = gzip.compress(blob)
     path.write_bytes(blob)
     return path
-
-
-def _real(name):
-    root = default_data_root()
-    if root is None or not (root / name).is_dir():
-        pytest.skip(f"{name} not in the shared data folder")
-    return root / name
 
 
 def test_aligned_files_skip_bad_and_empty_lines_by_file_and_line(tmp_path):
@@ -134,25 +123,6 @@ def test_plain_gzip_tsv(tmp_path):
     assert (corpus.sources, corpus.targets) == (["a", "c"], ["b", "d"])
 
 
-def test_tfds_translation_examples_use_language_keys():
-    # tfds Translation features: one bytes field per language code.
-    examples = [
-        {"pt": np.bytes_("olá mundo".encode()), "en": b"hello world"},
-        {"pt": b"", "en": b"empty source"},
-        {"pt": "obrigado", "en": b"thanks"},
-    ]
-    corpus = translation_examples_to_corpus(
-        examples, source_lang="pt", target_lang="en", where="ted[train]"
-    )
-    assert corpus.sources == ["olá mundo", "obrigado"]
-    assert corpus.targets == ["hello world", "thanks"]
-    assert corpus.skipped == [("ted[train]", 2, "pt: empty line")]
-    with pytest.raises(DataError, match=r"example 1 has no 'de' field"):
-        translation_examples_to_corpus(
-            examples, source_lang="de", target_lang="en"
-        )
-
-
 def test_corpus_checks_lengths_and_summarizes():
     with pytest.raises(ValueError, match="2 sources, 1 targets"):
         ParallelCorpus(["a", "b"], ["c"])
@@ -165,25 +135,11 @@ def test_corpus_checks_lengths_and_summarizes():
     assert "skipped: 1 empty line" in text
 
 
-def test_multi30k_paths_errors(tmp_path):
-    with pytest.raises(DataError, match="unknown split 'dev'"):
-        multi30k_paths(tmp_path, "dev")
-    with pytest.raises(DataError, match=r"val\.en\.gz: Multi30k file not"):
-        multi30k_paths(tmp_path, "validation")
-
-
-def test_real_multi30k_val_split():
-    en, de = multi30k_paths(_real("multi30k"), "val")
-    assert (en.name, de.name) == ("val.en.gz", "val.de.gz")
-    test_en, _ = multi30k_paths(None, "test")
-    assert test_en.name == "test_2016_flickr.en.gz"
-    corpus = read_parallel_files(en, de)
-    assert len(corpus) == 1014 and corpus.skipped == []
-    assert sum(len(s.split()) for s in corpus.sources) == 12167
-    assert sum(len(s.split()) for s in corpus.targets) == 11568
-
-
-def test_real_spa_eng():
-    corpus = read_tsv_pairs(spa_eng_path(_real("spa_eng")))
-    assert len(corpus) == 118964 and corpus.skipped == []
-    assert (corpus.sources[0], corpus.targets[0]) == ("Go.", "Ve.")
+def test_decode_line_strips_bom_and_line_ending_and_names_bad_bytes():
+    assert decode_line("\ufeffHallo.\r\n".encode(), 1) == ("Hallo.", "")
+    assert decode_line("\ufeffx".encode(), 2) == ("\ufeffx", "")
+    assert decode_line(b"  \n", 3) == (None, "empty line")
+    assert decode_line(b"caf\xe9", 4) == (
+        None,
+        "invalid UTF-8 (byte 0xe9 at offset 3)",
+    )

@@ -1,4 +1,4 @@
-"""Tests for mosaic, scale jitter and the mosaic dataset transformation."""
+"""Tests for mosaic and the mosaic dataset transformation."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,6 @@ import tensorflow as tf
 
 from pipelines.augment.mosaic import apply_mosaic
 from pipelines.augment.mosaic import mosaic
-from pipelines.augment.mosaic import random_scale
-from pipelines.augment.mosaic import scale_about
 
 S = 32
 # Distinct colours, one per rectangle (class id = colour id).
@@ -200,103 +198,6 @@ def test_mosaic_rejects_bad_arguments():
         mosaic(stacked, tf.constant([0, 0]), min_centre=0.8, max_centre=0.2)
     with pytest.raises(ValueError, match="4 stacked"):
         mosaic({k: v[:3] for k, v in stacked.items()}, tf.constant([0, 0]))
-
-
-# ------------------------------------------------------------- scale jitter
-
-H, W = 24, 32  # not square, so that x/y mix-ups show
-SCALE = np.array([W, H, W, H], np.float32)
-
-
-def _white_rectangle(x0, y0, x1, y1):
-    image = np.zeros((H, W, 3), np.float32)
-    image[y0:y1, x0:x1] = 1.0
-    boxes = np.zeros((2, 4), np.float32)
-    boxes[0] = np.array([x0, y0, x1, y1], np.float32) / SCALE
-    return {
-        "image": tf.constant(image),
-        "boxes": tf.constant(boxes),
-        "classes": tf.constant([3, -1], tf.int32),
-    }
-
-
-def _bright_bounds(image):
-    mask = image[..., 0] > 0.75
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1])
-
-
-def test_zoom_out_shrinks_towards_the_point_exactly():
-    sample = _white_rectangle(8, 4, 24, 20)
-    out = scale_about(sample, scale=0.5, centre=(0.25, 0.5))
-    # Point (8, 12) px: x -> 8 + 0.5 (x - 8), y -> 12 + 0.5 (y - 12).
-    np.testing.assert_allclose(
-        out["boxes"][0].numpy() * SCALE, [8, 8, 16, 16], atol=1e-5
-    )
-    image = out["image"].numpy()
-    np.testing.assert_allclose(_bright_bounds(image), [8, 8, 16, 16], atol=1)
-    # The zoomed image spans x [4, 20), y [6, 18); grey outside.
-    np.testing.assert_allclose(image[0, 0], 0.5)
-    np.testing.assert_allclose(image[20, 25], 0.5)
-    np.testing.assert_allclose(image[7, 5], 0.0)
-    np.testing.assert_array_equal(out["classes"], [3, -1])
-
-
-def test_random_scale_zoom_out_matches_the_rendered_rectangle():
-    sample = _white_rectangle(6, 5, 26, 19)
-    box = sample["boxes"][0].numpy()
-    for seed in range(4):
-        out = random_scale(
-            sample, tf.constant([seed, 1]), min_scale=0.5, max_scale=0.5
-        )
-        moved = out["boxes"][0].numpy()
-        np.testing.assert_allclose(
-            moved[2:] - moved[:2], 0.5 * (box[2:] - box[:2]), atol=1e-6
-        )
-        # The fixed point solves moved = p + 0.5 (box - p) for each corner.
-        p_min = (moved[:2] - 0.5 * box[:2]) / 0.5
-        p_max = (moved[2:] - 0.5 * box[2:]) / 0.5
-        np.testing.assert_allclose(p_min, p_max, atol=1e-5)
-        assert ((p_min >= 0) & (p_min <= 1)).all()
-        np.testing.assert_allclose(
-            _bright_bounds(out["image"].numpy()), moved * SCALE, atol=1
-        )
-
-
-def test_zoom_in_drops_boxes_that_leave_and_compacts():
-    image = np.zeros((H, W, 3), np.float32)
-    boxes = np.array([[0.05, 0.05, 0.2, 0.2], [0.6, 0.6, 0.9, 0.8]], np.float32)
-    sample = {
-        "image": tf.constant(image),
-        "boxes": tf.constant(boxes),
-        "classes": tf.constant([1, 2], tf.int32),
-    }
-    out = scale_about(sample, scale=2.0, centre=(0.75, 0.75))
-    # Row 0 moves to x, y < 0 and goes; row 1 -> 0.75 + 2 (b - 0.75).
-    np.testing.assert_array_equal(out["classes"], [2, -1])
-    np.testing.assert_allclose(
-        out["boxes"].numpy(),
-        [[0.45, 0.45, 1.0, 0.85], [0, 0, 0, 0]],
-        atol=1e-6,
-    )
-
-
-def test_random_scale_is_deterministic_and_works_in_map():
-    sample = _white_rectangle(6, 5, 26, 19)
-    seeds = tf.constant([[1, 2], [3, 4]], tf.int64)
-    ds = tf.data.Dataset.zip(
-        tf.data.Dataset.from_tensors(sample).repeat(2),
-        tf.data.Dataset.from_tensor_slices(seeds),
-    ).map(random_scale, num_parallel_calls=tf.data.AUTOTUNE)
-    outs = list(ds)
-    for seed, got in zip(seeds, outs):
-        want = random_scale(sample, seed)
-        np.testing.assert_allclose(got["image"], want["image"], atol=1e-6)
-        np.testing.assert_allclose(got["boxes"], want["boxes"], atol=1e-6)
-    assert not np.array_equal(outs[0]["image"], outs[1]["image"])
-    with pytest.raises(ValueError, match="min_scale"):
-        random_scale(sample, seeds[0], min_scale=0.0)
 
 
 # ------------------------------------------------------------- apply_mosaic
