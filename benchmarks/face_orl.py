@@ -5,8 +5,9 @@ throughput of our exported SavedModel against dlib's.
 Protocol, the same for every method and seed: `apps.face.data.load_splits`
 splits the 40 ORL people by identity with `data.seed` (30 to train on, the
 `data.num_test_identities` = 10 others never seen); every method embeds
-the 100 images of the 10 unseen people and is scored by `apps.face.protocol`
-exactly as `python -m apps.face evaluate` scores ours:
+the 100 images of the 10 unseen people and is scored by `apps.face.pairs`,
+`apps.face.verification` and `apps.face.identification` exactly as
+`python -m apps.face evaluate` scores ours:
 - one-shot identification: each of 10 trials enrolls one random image per
   person and probes with the 90 others; rank-1 rate, mean of the trials;
 - verification: `make_pairs` (all 450 genuine pairs and as many impostor
@@ -268,15 +269,16 @@ def _classical(x_train, y_train, x_test) -> tuple[dict, dict]:
 
 
 def _score(embeddings, labels, cfg) -> dict:
-    from apps.face import protocol
+    from apps.face.identification import one_shot_identification
+    from apps.face.pairs import make_pairs
+    from apps.face.pairs import pair_distances
+    from apps.face.verification import ten_fold_verification
 
     seed, v = cfg.data.seed, cfg.verification
-    i, j, same = protocol.make_pairs(labels, num_pairs=v.num_pairs, seed=seed)
-    distances = protocol.pair_distances(embeddings, i, j)
-    report = protocol.ten_fold_verification(
-        distances, same, folds=v.folds, seed=seed
-    )
-    rank1, rank1_std = protocol.one_shot_identification(
+    i, j, same = make_pairs(labels, num_pairs=v.num_pairs, seed=seed)
+    distances = pair_distances(embeddings, i, j)
+    report = ten_fold_verification(distances, same, folds=v.folds, seed=seed)
+    rank1, rank1_std = one_shot_identification(
         embeddings, labels, trials=TRIALS, seed=seed
     )
     return {

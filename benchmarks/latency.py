@@ -7,10 +7,10 @@ classes, random weights: weights do not change latency), mapping float
 pixels `(1, S, S, 3)` in [0, 255] to decoded `boxes` and `scores`, run as
 - (a) the Keras model under one `tf.function` (not `model.predict`),
 - (b) a SavedModel with a fixed-size float signature (written by
-  `apps.detect.convert.write_raw_saved_model`), called through
+  `apps.detect.raw.write_raw_saved_model`), called through
   `tf.saved_model.load(...).signatures["serving_default"]`,
 - (c) TFLite float32 and int8 (`TFLiteConverter.from_saved_model` on that
-  SavedModel, through `apps.detect.convert`; int8 calibrated on a few
+  SavedModel, through `apps.detect.tflite`; int8 calibrated on a few
   random images, which is enough for latency), in `ai_edge_litert`,
 - (d) ONNX Runtime on the tf2onnx conversion of that SavedModel.
 Peer: Ultralytics YOLOv8n built from `yolov8n.yaml` (no pretrained
@@ -192,7 +192,9 @@ def _engines_for_size(model, size, folder: Path, args, log):
     import numpy as np
     import tensorflow as tf
 
-    from apps.detect import convert
+    from apps.detect import onnx
+    from apps.detect import raw
+    from apps.detect import tflite
 
     pixels = np.random.default_rng(1).uniform(0, 255, (1, size, size, 3))
     pixels = pixels.astype(np.float32)
@@ -212,7 +214,7 @@ def _engines_for_size(model, size, folder: Path, args, log):
 
     saved = folder / f"saved_model_{size}"
     start = time.perf_counter()
-    convert.write_raw_saved_model(model, saved, image_size=size)
+    raw.write_raw_saved_model(model, saved, image_size=size)
     loaded = tf.saved_model.load(str(saved))
     signature = loaded.signatures["serving_default"]
     log(f"SavedModel {size}: {time.perf_counter() - start:.0f} s")
@@ -226,14 +228,14 @@ def _engines_for_size(model, size, folder: Path, args, log):
         0, 255, (args.representative, size, size, 3)
     ).astype(np.float32)
     for quantization in ("float32", "int8"):
-        name = f"(c) TFLite {quantization}, {convert.tflite_runtime()}"
+        name = f"(c) TFLite {quantization}, {tflite.tflite_runtime()}"
         path = folder / f"ours_{size}_{quantization}.tflite"
         try:
             start = time.perf_counter()
             path.write_bytes(
-                convert._convert(saved, quantization, representative)
+                tflite.convert_saved_model(saved, quantization, representative)
             )
-            runner = convert.load_tflite(path, num_threads=args.threads)
+            runner = tflite.load_tflite(path, num_threads=args.threads)
             log(
                 f"TFLite {quantization} {size}: "
                 f"{time.perf_counter() - start:.0f} s, "
@@ -256,7 +258,7 @@ def _engines_for_size(model, size, folder: Path, args, log):
         tf2onnx.convert.from_function(
             tf.function(lambda pixels: signature(pixels=pixels)),
             input_signature=[spec],
-            opset=convert.DEFAULT_OPSET,
+            opset=onnx.DEFAULT_OPSET,
             output_path=str(path),
         )
         session = _ort_session(path, args.threads, args.ort_spinning)

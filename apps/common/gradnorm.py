@@ -4,7 +4,7 @@ gradient norm of every step and the learning rate.
 Exploding gradients are the failure that `optimizer.global_clipnorm`
 exists for; they are visible only if the norm is logged. Keras' `fit`
 does not expose gradients to callbacks, so the optimizer made by
-`apps.common.training.make_optimizer` records, inside the compiled train
+`apps.common.optimizers.make_optimizer` records, inside the compiled train
 step, the norm `||g|| = sqrt(sum_i ||g_i||^2)` of the gradients it is
 given (before clipping) into a small variable: the running sum, the
 number of steps and the largest norm of the epoch. `GradientNormLog`

@@ -45,13 +45,13 @@ def plot_roc(
     smallest non-zero FAR.
 
     Args:
-        far: `(k,)` false accept rates, from `protocol.roc_curve`.
+        far: `(k,)` false accept rates, from `verification.roc_curve`.
         tar: `(k,)` true accept rates.
         path: where to write the PNG.
         title: the plot's title.
-        eer: optional `(eer, threshold)` from `protocol.equal_error_rate`.
+        eer: optional `(eer, threshold)` from `verification.equal_error_rate`.
         marks: optional FAR target -> `(tar, threshold, ...)` such as
-            `protocol.tar_at_far`'s answers; NaN (unresolved) marks are
+            `verification.tar_at_far`'s answers; NaN (unresolved) marks are
             listed in the legend as n/a.
 
     Returns:

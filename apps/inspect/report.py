@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from apps.common.plots import pyplot
-from apps.inspect.analysis import Report
+from apps.inspect.table import Report
 
 COLUMNS = (
     ("layer", "<"),

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from apps.common import distribute  # noqa: E402
+from apps.common import optimizers  # noqa: E402
 from apps.common import training  # noqa: E402
 from apps.common.config import OptimizerConfig  # noqa: E402
 from apps.common.config import RuntimeConfig  # noqa: E402
@@ -65,7 +66,7 @@ def main(argv):
                 keras.layers.Dense(1),
             ]
         )
-        optimizer = training.make_optimizer(
+        optimizer = optimizers.make_optimizer(
             OptimizerConfig(
                 name="sgd",
                 learning_rate=0.05,

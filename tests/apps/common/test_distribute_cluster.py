@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps.common.training import finished_epochs
+from apps.common.callbacks import finished_epochs
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from apps.common import optimizers
 from apps.common import training
 from apps.common.config import OptimizerConfig
 from apps.common.config import TrainConfig
@@ -53,7 +54,7 @@ def test_logged_norm_is_the_pre_clipping_gradient_norm(tmp_path):
         global_clipnorm=0.01,  # far below the norm: logged before clipping
         schedule="constant",
     )
-    model = _linear_model(training.make_optimizer(cfg))
+    model = _linear_model(optimizers.make_optimizer(cfg))
     x, y = _batches()
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     history = model.fit(ds, epochs=2, verbose=0, callbacks=[GradientNormLog()])
@@ -69,7 +70,7 @@ def test_logged_norm_is_the_pre_clipping_gradient_norm(tmp_path):
 
 
 def test_statistics_reset_each_epoch(tmp_path):
-    opt = training.make_optimizer(
+    opt = optimizers.make_optimizer(
         OptimizerConfig(name="adam", learning_rate=0.1, schedule="constant")
     )
     model = _linear_model(opt)
@@ -81,7 +82,7 @@ def test_statistics_reset_each_epoch(tmp_path):
 
 
 def test_fit_writes_grad_norm_to_history_csv(tmp_path):
-    opt = training.make_optimizer(
+    opt = optimizers.make_optimizer(
         OptimizerConfig(name="adam", learning_rate=0.01, schedule="constant")
     )
     model = _linear_model(opt)
@@ -99,7 +100,7 @@ def test_fit_writes_grad_norm_to_history_csv(tmp_path):
 
 def test_learning_rate_log_follows_the_schedule(tmp_path):
     cfg = OptimizerConfig(name="adam", learning_rate=0.1, schedule="cosine")
-    opt = training.make_optimizer(cfg, total_steps=4, steps_per_epoch=2)
+    opt = optimizers.make_optimizer(cfg, total_steps=4, steps_per_epoch=2)
     model = _linear_model(opt)
     x, y = _batches()
     ds = tf.data.Dataset.from_tensor_slices((x, y))

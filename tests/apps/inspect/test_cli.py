@@ -10,7 +10,7 @@ import pytest
 from apps.inspect.__main__ import EXIT_MISMATCH
 from apps.inspect.__main__ import main
 from apps.inspect.savings import inception_savings
-from tests.apps.inspect.test_analysis import CroppingConv
+from tests.apps.inspect.test_layer_rules import CroppingConv
 
 ROOT = Path(__file__).resolve().parents[3]
 DETECT_TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
@@ -73,6 +73,29 @@ def test_face_inception_savings(capsys, tmp_path):
     assert code == 0
     assert "The 1x1 trick" in out and "stage2_inception" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_embed_notes_its_stand_in_vocabulary(capsys):
+    # The app's own model.inspect_model says what it assumed.
+    code = main(
+        [
+            "--app",
+            "embed",
+            "--set",
+            "model.method=rnnlm",
+            "--set",
+            "data.max_vocab=50",
+            "--set",
+            "model.units=8",
+            "--set",
+            "model.embedding_dim=4",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: a vocabulary of 50 words (data.max_vocab" in out
+    # Embedding 50 x 4, LSTM 4 * 8 * (4 + 8 + 1), Dense 8 * 50 + 50.
+    assert f"{50 * 4 + 4 * 8 * 13 + 8 * 50 + 50:,} parameters" in out
 
 
 def test_savings_by_hand():
@@ -143,6 +166,7 @@ def test_saved_model_summary(tmp_path, capsys):
         (["--saved-model", "."], "not a SavedModel"),
         (["--app", "detect", "--set", "model.hed=x"], "model.head"),
         (["--model", "x.keras", "--set", "a=1"], "--app only"),
+        (["--app", "embed", "--set", "model.method=ngram"], "no Keras model"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, capsys):

@@ -1,5 +1,5 @@
-"""Verification and identification protocols, against hand cases and
-scikit-learn, and the plots drawn from them."""
+"""Verification (ROC, EER, TAR@FAR, the 10-fold protocol) against hand
+cases and scikit-learn, and the plots drawn from it."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from apps.face import plots
-from apps.face import protocol
+from apps.face import verification
 
 # Genuine 0.1 0.2 0.3 0.6, impostor 0.4 0.5 0.7 0.8: worked out on paper.
 HAND_D = np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.5, 0.7, 0.8])
@@ -23,64 +23,14 @@ def _random_scores(seed, n=300, ties=False):
     return (np.round(d, 1) if ties else d), same
 
 
-def _unit(x):
-    x = np.asarray(x, np.float64)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
-def test_make_pairs_all_genuine_pairs_and_as_many_impostors():
-    labels = np.array(["a", "a", "a", "b", "b", "c"])
-    i, j, same = protocol.make_pairs(labels, num_pairs=None, seed=0)
-    genuine = {(a, b) for a, b, s in zip(i, j, same) if s}
-    assert genuine == {(0, 1), (0, 2), (1, 2), (3, 4)}
-    assert same.sum() == (~same).sum() == 4
-    assert np.all(i < j)
-    assert np.all((labels[i] == labels[j]) == same)
-    assert len(set(zip(i[~same], j[~same]))) == 4  # distinct impostors
-
-
-def test_make_pairs_is_deterministic_and_caps_the_count():
-    labels = np.repeat(np.arange(10), 5)  # 100 genuine pairs
-    a = protocol.make_pairs(labels, num_pairs=40, seed=3)
-    b = protocol.make_pairs(labels, num_pairs=40, seed=3)
-    c = protocol.make_pairs(labels, num_pairs=40, seed=4)
-    for x, y in zip(a, b):
-        np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(a[0], c[0])
-    assert len(a[2]) == 40 and a[2].sum() == 20
-    assert np.all((labels[a[0]] == labels[a[1]]) == a[2])
-
-
-def test_make_pairs_sampling_path_for_large_sets(monkeypatch):
-    monkeypatch.setattr(protocol, "_ENUMERATE_LIMIT", 10)
-    labels = np.repeat(np.arange(20), 3)
-    i, j, same = protocol.make_pairs(labels, num_pairs=None, seed=0)
-    assert same.sum() == (~same).sum() == 60
-    assert np.all((labels[i] == labels[j]) == same) and np.all(i < j)
-    assert len(set(zip(i[~same], j[~same]))) == 60
-
-
-def test_make_pairs_rejects_sets_without_both_kinds():
-    with pytest.raises(ValueError, match="two or more samples"):
-        protocol.make_pairs([1, 2, 3], num_pairs=None, seed=0)
-    with pytest.raises(ValueError, match="at least two identities"):
-        protocol.make_pairs([1, 1, 1], num_pairs=None, seed=0)
-
-
-def test_pair_distances_are_squared_l2():
-    emb = _unit([[1, 0], [0, 1], [-1, 0], [1, 1]])
-    d = protocol.pair_distances(emb, [0, 0, 0, 1], [1, 2, 3, 1])
-    np.testing.assert_allclose(d, [2.0, 4.0, 2 - math.sqrt(2), 0.0])
-
-
 def test_roc_auc_eer_on_the_hand_case():
-    far, tar, thr = protocol.roc_curve(HAND_D, HAND_SAME)
+    far, tar, thr = verification.roc_curve(HAND_D, HAND_SAME)
     np.testing.assert_allclose(far, [0, 0, 0, 0, 0.25, 0.5, 0.5, 0.75, 1])
     np.testing.assert_allclose(tar, [0, 0.25, 0.5, 0.75, 0.75, 0.75, 1, 1, 1])
     assert thr[0] == -np.inf
     np.testing.assert_allclose(thr[1:], np.sort(HAND_D))
-    assert protocol.roc_auc(HAND_D, HAND_SAME) == pytest.approx(14 / 16)
-    eer, t = protocol.equal_error_rate(HAND_D, HAND_SAME)
+    assert verification.roc_auc(HAND_D, HAND_SAME) == pytest.approx(14 / 16)
+    eer, t = verification.equal_error_rate(HAND_D, HAND_SAME)
     assert (eer, t) == pytest.approx((0.25, 0.4))
 
 
@@ -89,19 +39,19 @@ def test_eer_interpolates_between_roc_points():
     # 0.25): they cross halfway, at EER 0.25 and threshold 0.25.
     d = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     same = np.array([1, 0, 1, 0, 0, 0], bool)
-    assert protocol.equal_error_rate(d, same) == pytest.approx((0.25, 0.25))
+    assert verification.equal_error_rate(d, same) == pytest.approx((0.25, 0.25))
 
 
 @pytest.mark.parametrize("ties", [False, True])
 def test_roc_and_auc_match_sklearn(ties):
     metrics = pytest.importorskip("sklearn.metrics")
     d, same = _random_scores(0, ties=ties)
-    far, tar, thr = protocol.roc_curve(d, same)
+    far, tar, thr = verification.roc_curve(d, same)
     fpr, tpr, sk_thr = metrics.roc_curve(same, -d, drop_intermediate=False)
     np.testing.assert_allclose(far, fpr)
     np.testing.assert_allclose(tar, tpr)
     np.testing.assert_allclose(thr[1:], -sk_thr[1:])
-    assert protocol.roc_auc(d, same) == pytest.approx(
+    assert verification.roc_auc(d, same) == pytest.approx(
         metrics.roc_auc_score(same, -d), abs=1e-12
     )
     # EER from sklearn's curve: the FAR where FAR and FRR cross.
@@ -109,7 +59,7 @@ def test_roc_and_auc_match_sklearn(ties):
     k = np.argmax(gap <= 0)
     alpha = gap[k - 1] / (gap[k - 1] - gap[k])
     expected = fpr[k - 1] + alpha * (fpr[k] - fpr[k - 1])
-    eer, _ = protocol.equal_error_rate(d, same)
+    eer, _ = verification.equal_error_rate(d, same)
     assert eer == pytest.approx(expected)
     lo = np.max(np.minimum(fpr, 1 - tpr))
     hi = np.min(np.maximum(fpr, 1 - tpr))
@@ -117,11 +67,11 @@ def test_roc_and_auc_match_sklearn(ties):
 
 
 def test_tar_at_far_hand_case_and_too_few_impostors():
-    point = protocol.tar_at_far(HAND_D, HAND_SAME, 0.25)
+    point = verification.tar_at_far(HAND_D, HAND_SAME, 0.25)
     assert point == (0.75, 0.4, True)
     assert point.threshold_cosine == pytest.approx(0.8)
     # 4 impostors cannot resolve FAR 0.1 (needs 10): NaN, not TAR at FAR 0.
-    low = protocol.tar_at_far(HAND_D, HAND_SAME, 0.1)
+    low = verification.tar_at_far(HAND_D, HAND_SAME, 0.1)
     assert math.isnan(low.tar) and math.isnan(low.threshold)
     assert low.resolved is False
 
@@ -131,7 +81,7 @@ def test_tar_at_far_matches_sklearn_curve():
     d, same = _random_scores(1, n=3000)
     fpr, tpr, sk_thr = metrics.roc_curve(same, -d, drop_intermediate=False)
     for target in (1e-3, 1e-2, 0.1):
-        point = protocol.tar_at_far(d, same, target)
+        point = verification.tar_at_far(d, same, target)
         k = np.flatnonzero(fpr <= target)[-1]
         assert point.resolved
         assert point.tar == pytest.approx(tpr[k])
@@ -141,10 +91,10 @@ def test_tar_at_far_matches_sklearn_curve():
 
 def test_best_threshold_takes_the_midpoint_with_best_accuracy():
     # Accuracy 7/8 at any threshold in (0.3, 0.4): the midpoint 0.35.
-    assert protocol.best_threshold(HAND_D, HAND_SAME) == pytest.approx(0.35)
+    assert verification.best_threshold(HAND_D, HAND_SAME) == pytest.approx(0.35)
     d = np.array([0.5, 1.5])
-    assert protocol.best_threshold(d, [True, True]) >= 1.5
-    assert protocol.best_threshold(d, [False, False]) < 0.5
+    assert verification.best_threshold(d, [True, True]) >= 1.5
+    assert verification.best_threshold(d, [False, False]) < 0.5
 
 
 def test_ten_fold_hand_case():
@@ -159,7 +109,7 @@ def test_ten_fold_hand_case():
     d = np.array(clean_g + [1.0, 1.8] + clean_i + [1.1, 0.1])
     same = np.r_[np.ones(10, bool), np.zeros(10, bool)]
     fold_ids = np.r_[np.arange(10), np.arange(10)]
-    report = protocol.ten_fold_verification(d, same, fold_ids=fold_ids)
+    report = verification.ten_fold_verification(d, same, fold_ids=fold_ids)
     assert report.fold_accuracies == [1.0] * 8 + [0.5, 0.0]
     assert report.fold_thresholds == pytest.approx([1.05] * 8 + [0.875, 1.05])
     assert report.accuracy_mean == pytest.approx(0.85)
@@ -173,25 +123,25 @@ def test_ten_fold_hand_case():
 
 def test_ten_fold_random_folds_are_stratified_and_deterministic():
     d, same = _random_scores(2, n=400)
-    a = protocol.ten_fold_verification(d, same, seed=5)
-    b = protocol.ten_fold_verification(d, same, seed=5)
+    a = verification.ten_fold_verification(d, same, seed=5)
+    b = verification.ten_fold_verification(d, same, seed=5)
     assert a == b
     assert len(a.fold_accuracies) == 10
     assert 0.75 < a.accuracy_mean < 0.95
-    assert a.auc == pytest.approx(protocol.roc_auc(d, same))
-    assert a.eer == pytest.approx(protocol.equal_error_rate(d, same)[0])
-    separable = protocol.ten_fold_verification(
+    assert a.auc == pytest.approx(verification.roc_auc(d, same))
+    assert a.eer == pytest.approx(verification.equal_error_rate(d, same)[0])
+    separable = verification.ten_fold_verification(
         np.r_[np.full(20, 0.5), np.full(20, 1.5)], np.arange(40) < 20
     )
     assert separable.fold_accuracies == [1.0] * 10
     assert 0.5 < separable.threshold < 1.5
     with pytest.raises(ValueError, match="folds"):
-        protocol.ten_fold_verification(d[:10], same[:10], folds=10)
+        verification.ten_fold_verification(d[:10], same[:10], folds=10)
 
 
 def test_report_as_dict_is_json_ready_and_format_shows_both_ways():
     d, same = _random_scores(3, n=400)
-    report = protocol.ten_fold_verification(d, same)
+    report = verification.ten_fold_verification(d, same)
     data = report.as_dict()
     text = json.dumps(data, allow_nan=False)
     assert json.loads(text)["tar_at_far"]["0.001"]["tar"] is None
@@ -207,77 +157,21 @@ def test_report_as_dict_is_json_ready_and_format_shows_both_ways():
     assert "needs >= 1000 impostor pairs" in table
 
 
-def test_identification_rank1_hand_case_with_one_error():
-    gallery = _unit([[1, 0], [0, 1]])
-    probes = _unit([[0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
-    rate = protocol.identification_rank1(
-        gallery, ["a", "b"], probes, ["a", "a", "b"]
-    )
-    assert rate == pytest.approx(2 / 3)
-
-
-def test_one_shot_identification_on_separable_clusters():
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(5), 4)
-    emb = _unit(np.eye(8)[labels] + 0.05 * rng.normal(size=(20, 8)))
-    assert protocol.one_shot_identification(emb, labels, trials=5, seed=0) == (
-        1.0,
-        0.0,
-    )
-    # Two identities on top of each other: chance level on those probes.
-    mixed = _unit(
-        np.eye(8)[np.minimum(labels, 3)] + 0.3 * rng.normal(size=(20, 8))
-    )
-    mean, std = protocol.one_shot_identification(
-        mixed, labels, trials=20, seed=0
-    )
-    assert 0.55 < mean < 1.0 and std > 0
-    with pytest.raises(ValueError, match="at least two samples"):
-        protocol.one_shot_identification(
-            emb[:5], np.arange(5), trials=1, seed=0
-        )
-
-
-def test_calibrator_recovers_known_logistic_parameters():
-    rng = np.random.default_rng(0)
-    d = rng.uniform(0, 2.5, 20000)
-    same = rng.random(d.size) < 1 / (1 + np.exp(-(6.0 - 5.0 * d)))
-    cal = protocol.Calibrator().fit(d, same)
-    assert cal.intercept == pytest.approx(6.0, abs=0.3)
-    assert cal.slope == pytest.approx(-5.0, abs=0.25)
-    assert cal.predict_proba(1.2) == pytest.approx(0.5, abs=0.03)
-    again = protocol.Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
-    np.testing.assert_allclose(
-        again.predict_proba([0.0, 1.0, 3.0]), cal.predict_proba([0.0, 1.0, 3.0])
-    )
-
-
-def test_calibrator_stays_finite_when_separable_and_checks_input():
-    d = np.array([0.2, 0.3, 0.4, 1.5, 1.6, 1.7])
-    cal = protocol.Calibrator().fit(d, [1, 1, 1, 0, 0, 0])
-    assert math.isfinite(cal.intercept) and cal.slope < 0
-    assert cal.predict_proba(0.2) > 0.75 > 0.25 > cal.predict_proba(1.7)
-    with pytest.raises(ValueError, match="not fitted"):
-        protocol.Calibrator().predict_proba(0.5)
-    with pytest.raises(ValueError, match="intercept"):
-        protocol.Calibrator.from_dict({"intercept": 1.0})
-
-
 def test_plots_write_png_files(tmp_path):
     d, same = _random_scores(4, n=400)
-    far, tar, _ = protocol.roc_curve(d, same)
-    marks = {f: protocol.tar_at_far(d, same, f) for f in (1e-3, 1e-2)}
+    far, tar, _ = verification.roc_curve(d, same)
+    marks = {f: verification.tar_at_far(d, same, f) for f in (1e-3, 1e-2)}
     assert not marks[1e-3].resolved  # drawn as n/a, not as a point
     roc = plots.plot_roc(
         far,
         tar,
         tmp_path / "plots" / "roc.png",
         title="ROC",
-        eer=protocol.equal_error_rate(d, same),
+        eer=verification.equal_error_rate(d, same),
         marks=marks,
     )
     hist = plots.plot_distance_histogram(
-        d, same, protocol.best_threshold(d, same), tmp_path / "hist.png"
+        d, same, verification.best_threshold(d, same), tmp_path / "hist.png"
     )
     for path in (roc, hist):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
