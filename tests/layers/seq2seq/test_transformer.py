@@ -1,7 +1,7 @@
 """Tests of layers/seq2seq/transformer.py: the decoding interface (shared
 checks in `tests.layers.seq2seq`) with sinusoidal and learned positions,
 tied and untied output, the key/value cache, causality, the sinusoidal
-formula, the parameter count, the block layer and argument errors."""
+formula, the parameter count and argument errors."""
 
 import math
 
@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers.seq2seq.transformer import TransformerBlock
 from layers.seq2seq.transformer import TransformerSeq2Seq
 from layers.seq2seq.transformer import sinusoidal_encoding
-from tests.helpers import check_layer
 from tests.layers.seq2seq import SOURCE_VOCAB
 from tests.layers.seq2seq import TARGET_VOCAB
 from tests.layers.seq2seq import batch
@@ -122,20 +120,6 @@ def test_dropout_only_in_training():
     np.testing.assert_array_equal(a, model((source, target_in)).numpy())
     b = model((source, target_in), training=True).numpy()
     assert np.abs(a - b).max() > 1e-3
-
-
-@pytest.mark.parametrize("decoder", [False, True])
-def test_block_check_layer(decoder):
-    # fit=False: the key bias of keras.layers.MultiHeadAttention gets a zero
-    # gradient (the softmax cancels it), so a fit step does not move it.
-    shapes = [(2, 4, 8), (2, 5, 8)] if decoder else (2, 4, 8)
-    check_layer(
-        TransformerBlock,
-        {"d_model": 8, "num_heads": 2, "ff_dim": 16, "decoder": decoder},
-        shapes,
-        expected_output_shape=(2, 4, 8),
-        fit=False,
-    )
 
 
 def test_argument_errors():
