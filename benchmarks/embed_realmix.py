@@ -69,6 +69,7 @@ def _summary(result: dict) -> dict:
 
 def run_ours(method: str, cfg, workdir: Path) -> dict:
     from apps.embed import app
+    from apps.embed import inference
     from apps.embed.model import embedding_matrix
 
     cfg = app.with_method(cfg, method)
@@ -77,8 +78,8 @@ def run_ours(method: str, cfg, workdir: Path) -> dict:
     summary = app.train(cfg, run_dir)
     total = time.time() - start
     cpu = time.process_time() - cpu
-    _, wv = app.load_vectors(run_dir)
-    assert embedding_matrix(app._keras_model(run_dir)).shape[1] == (
+    _, wv = inference.load_vectors(run_dir)
+    assert embedding_matrix(inference.keras_model(run_dir)).shape[1] == (
         cfg.model.dim
     )
     out = {

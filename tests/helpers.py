@@ -511,3 +511,38 @@ def run_fuzz_script(
     assert proc.returncode == 0, proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     return {k: int(v) for k, v in (w.split("=") for w in last.split())}
+
+
+def interrupted_copy(run_dir, root, app: str, name: str):
+    """A run folder under `root/app/name` that looks like `run_dir` killed
+    mid-training: its saved config and an empty `backup/` (what `train`
+    resumes), nothing else.
+
+    Returns:
+        The new run folder.
+    """
+    import shutil
+    from pathlib import Path
+
+    dest = Path(root) / app / name
+    (dest / "backup").mkdir(parents=True)
+    shutil.copy(Path(run_dir) / "config.yaml", dest / "config.yaml")
+    return dest
+
+
+def assert_resume_refused(main, root, argv, keys) -> None:
+    """`train` resuming with `keys` changed exits 2, printing one error
+    line per key (saved and new value) and one line with the way out."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main_under_runs_root(main, root, argv)
+    lines = err.getvalue().strip().splitlines()
+    assert code == 2, err.getvalue()
+    assert len(lines) == len(keys) + 1, lines
+    for key, line in zip(keys, lines):
+        assert f"cannot resume with {key} changed (saved" in line, line
+        assert "new" in line
+    assert "--overwrite" in lines[-1] and "--run" in lines[-1]

@@ -6,9 +6,9 @@
 module finds an app's parts by convention, through `importlib`:
 
 - `apps.<name>.config.<Name>Config`: the root config dataclass;
-- `apps.<name>.app.build_model`: the function `train` builds with;
-- `apps.<name>.app.inspect_model(cfg)`, optional: an untrained model for
-  `apps.inspect` when `build_model` needs data-dependent arguments;
+- `apps.<name>.model.inspect_model(cfg) -> (keras.Model, list[str])`: the
+  app's untrained model built from the config alone (stand-ins for what
+  only data gives), with notes naming those stand-ins;
 - `apps/<name>/configs/tiny.yaml`, optional: the smoke-test config.
 """
 
@@ -16,7 +16,6 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 from apps.common.config import ConfigError
 
@@ -27,13 +26,11 @@ NOT_APPS = ("common", "inspect")
 
 @dataclasses.dataclass
 class AppHandle:
-    """What `load_app` found: the app's module, config class and builders."""
+    """What `load_app` found: the app's config class and model builder."""
 
     name: str
-    module: ModuleType
     config_cls: type
-    build_model: Callable | None
-    inspect_model: Callable | None
+    inspect_model: Callable
     configs_dir: Path
 
     @property
@@ -44,14 +41,14 @@ class AppHandle:
 
 
 def app_names() -> list[str]:
-    """The apps under `apps/` that have an `app.py` and a `config.py`."""
+    """The apps under `apps/` that have a `config.py` and a `model.py`."""
     return sorted(
         p.name
         for p in APPS_DIR.iterdir()
         if p.is_dir()
         and p.name not in NOT_APPS
-        and (p / "app.py").is_file()
         and (p / "config.py").is_file()
+        and (p / "model.py").is_file()
     )
 
 
@@ -61,7 +58,8 @@ def config_class_name(name: str) -> str:
 
 
 def load_app(name: str) -> AppHandle:
-    """Imports `apps.<name>` at run time and returns its parts.
+    """Imports `apps.<name>.config` and `apps.<name>.model` at run time
+    and returns the parts found by convention.
 
     Args:
         name: the app's package name, e.g. `detect`.
@@ -70,14 +68,14 @@ def load_app(name: str) -> AppHandle:
         An `AppHandle`.
 
     Raises:
-        ConfigError: when no such app exists (the message lists the apps).
+        ConfigError: when no such app exists (the message lists the apps),
+            or the app lacks its root config class or `inspect_model`.
     """
     names = app_names()
     if name not in names:
         raise ConfigError(
             f"--app {name}: no such app (expected one of {', '.join(names)})"
         )
-    module = importlib.import_module(f"apps.{name}.app")
     config_module = importlib.import_module(f"apps.{name}.config")
     cls_name = config_class_name(name)
     config_cls = getattr(config_module, cls_name, None)
@@ -85,11 +83,15 @@ def load_app(name: str) -> AppHandle:
         raise ConfigError(
             f"apps/{name}/config.py: expected a root config class {cls_name}"
         )
+    model_module = importlib.import_module(f"apps.{name}.model")
+    inspect_model = getattr(model_module, "inspect_model", None)
+    if inspect_model is None:
+        raise ConfigError(
+            f"apps/{name}/model.py: expected a function inspect_model(cfg)"
+        )
     return AppHandle(
         name=name,
-        module=module,
         config_cls=config_cls,
-        build_model=getattr(module, "build_model", None),
-        inspect_model=getattr(module, "inspect_model", None),
+        inspect_model=inspect_model,
         configs_dir=APPS_DIR / name / "configs",
     )

@@ -80,6 +80,39 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
+class SearchDim:
+    """One hyperparameter of a `tune` sweep and the config keys it sets.
+
+    `values` makes it a choice; otherwise it ranges over [`low`, `high`]
+    (`kind` float or int, `sampling` linear or log). `keys` are the dotted
+    config keys that receive the sampled value (one or more, e.g. a width
+    shared by two layers). With `parent`, the dimension is active only
+    while the hyperparameter named `parent` takes one of `parent_values`
+    (keras-tuner's conditional hyperparameters).
+
+    Example:
+        `{name: learning_rate, keys: [optimizer.learning_rate], low: 3e-4,
+        high: 3e-3, sampling: log}`
+    """
+
+    name: str = ""
+    keys: list[str] = dataclasses.field(default_factory=list)
+    values: list[Any] = dataclasses.field(default_factory=list)
+    low: float | None = None
+    high: float | None = None
+    kind: str = "float"
+    sampling: str = "linear"
+    parent: str = ""
+    parent_values: list[Any] = dataclasses.field(default_factory=list)
+
+
+def search(name: str, *keys: str, **options) -> SearchDim:
+    """A `SearchDim` for config defaults: `search("lr", "optimizer.lr",
+    low=1e-4, high=1e-2, sampling="log")`; `keys` default to `(name,)`."""
+    return SearchDim(name=name, keys=list(keys or (name,)), **options)
+
+
+@dataclasses.dataclass
 class TuneConfig:
     """A keras-tuner sweep: algorithm random, bayesian or hyperband.
 
@@ -97,6 +130,7 @@ class TuneConfig:
     executions_per_trial: int = 1
     seed: int = 0
     worker_timeout_seconds: float = 1800.0
+    space: list[SearchDim] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -197,6 +231,39 @@ def check_tune(tune: TuneConfig) -> None:
         "tune.worker_timeout_seconds",
         "> 0",
         tune.worker_timeout_seconds,
+    )
+    for i, dim in enumerate(tune.space):
+        check_search_dim(dim, f"tune.space[{i}]")
+
+
+def check_search_dim(dim: SearchDim, where: str) -> None:
+    """Range checks of one `tune.space` entry."""
+    check(bool(dim.name), f"{where}.name", "a hyperparameter name", dim.name)
+    check(
+        bool(dim.keys), f"{where}.keys", "at least one config key", dim.keys
+    )
+    if dim.values:
+        return
+    check(
+        dim.low is not None and dim.high is not None and dim.low < dim.high,
+        f"{where}.low/high",
+        "values, or low < high",
+        (dim.low, dim.high),
+    )
+    check(
+        dim.kind in ("float", "int"), f"{where}.kind", "float or int", dim.kind
+    )
+    check(
+        dim.sampling in ("linear", "log"),
+        f"{where}.sampling",
+        "linear or log",
+        dim.sampling,
+    )
+    check(
+        dim.sampling != "log" or dim.low > 0,
+        f"{where}.low",
+        "> 0 for log sampling",
+        dim.low,
     )
 
 

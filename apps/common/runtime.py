@@ -1,19 +1,31 @@
 """The one place where process-wide state is set: devices, seeds, threads,
-precision.
+precision, and how much TensorFlow logs.
 
-Nothing else in the project sets seeds, determinism, logical devices or a
-mixed-precision policy; apps call `apply_runtime(config.runtime)` once, at
-the start of a verb (`train` and `tune` through `distribute.setup`, which
+Nothing else in the project sets seeds, determinism, logical devices, a
+mixed-precision policy or TensorFlow's log levels; every app's
+`__main__` calls `start_tensorflow()` first (before anything imports
+TensorFlow), then apps call `apply_runtime(config.runtime)` once, at the
+start of a verb (`train` and `tune` through `distribute.setup`, which
 then creates the `tf.distribute` strategy).
+
+This module imports nothing heavy at import time, so that importing it
+does not start TensorFlow before the log level is decided.
 """
 
 import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from apps.common.config import ConfigError
-from apps.common.config import RuntimeConfig
+if TYPE_CHECKING:
+    from apps.common.config import RuntimeConfig
+
+# `python -m apps.<app> --verbose VERB ...`, or this environment variable
+# set to anything but "" or "0": TensorFlow logs as it does by default.
+VERBOSE_FLAG = "--verbose"
+VERBOSE_ENV = "DLSUITE_VERBOSE"
 
 
 @contextlib.contextmanager
@@ -21,7 +33,11 @@ def parked_stderr():
     """Parks stderr (file descriptor 2) in a temporary file inside the
     block: TensorFlow and XLA print start-up lines through absl before
     `TF_CPP_MIN_LOG_LEVEL` is read. If the block raises, what was printed
-    is replayed before the error."""
+    is replayed before the error. With `$DLSUITE_VERBOSE` set (which
+    `start_tensorflow` does for `--verbose`) nothing is parked."""
+    if _verbose_env():
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as parked:
@@ -38,20 +54,84 @@ def parked_stderr():
             os.close(saved)
 
 
-def quiet_tensorflow() -> None:
-    """Imports TensorFlow without its C++ start-up chatter on stderr.
+def _verbose_env() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
-    TF 2.21 prints oneDNN and CUDA-probe lines through absl before
-    `TF_CPP_MIN_LOG_LEVEL` is read, so stderr is parked
-    (`parked_stderr`) during the import and the device probe.
+
+def verbose_requested(argv: Sequence[str] | None = None) -> bool:
+    """Whether TensorFlow should log as it does by default.
+
+    Args:
+        argv: the command line after the program name (default:
+            `sys.argv[1:]`); `--verbose` counts before the verb only, as
+            the top-level flag of `apps.common.cli.build_parser`.
+
+    Returns:
+        True when `argv` has `--verbose` before its first positional
+        argument, or `$DLSUITE_VERBOSE` is set to anything but "" or "0".
+    """
+    if _verbose_env():
+        return True
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg == VERBOSE_FLAG:
+            return True
+        if arg == "--" or not arg.startswith("-"):
+            return False
+    return False
+
+
+def quiet_tensorflow() -> None:
+    """Imports TensorFlow without its start-up chatter on stderr.
+
+    - TF 2.21 prints oneDNN, CUDA-stub and CPU-feature lines through absl
+      while its libraries load, before absl's logging is initialised and
+      before `TF_CPP_MIN_LOG_LEVEL` is read (absl's C++ logging has no
+      environment variable), so stderr is parked (`parked_stderr`)
+      during the import.
+    - The first device listing loads the CUDA platform, whose failed
+      `cuInit` on a machine without a GPU driver is an absl error line:
+      it is parked too (devices are listed, not changed: on a GPU machine
+      TensorFlow sees the same GPUs).
+    - Later C++ lines obey `TF_CPP_MIN_LOG_LEVEL` (set to 3 unless the
+      environment already sets it), and TensorFlow's and absl's Python
+      loggers show errors only.
+
+    Python tracebacks and the apps' own messages are untouched.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
-        return
-    with parked_stderr():
-        import tensorflow as tf
+    if "tensorflow" not in sys.modules:
+        with parked_stderr():
+            import tensorflow as tf
 
-        tf.config.list_physical_devices()
+            tf.config.list_physical_devices()
+    import absl.logging
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def start_tensorflow(argv: Sequence[str] | None = None) -> None:
+    """The first call of every app's `__main__`: imports TensorFlow, quiet
+    (`quiet_tensorflow`) unless `verbose_requested(argv)`, in which case
+    every C++ and Python log line is shown (`TF_CPP_MIN_LOG_LEVEL=0`,
+    and `$DLSUITE_VERBOSE=1` so that `parked_stderr` parks nothing later
+    in the process or in its children).
+
+    The log level must be decided before TensorFlow's first import, so
+    this runs before the `__main__` imports anything else.
+
+    Args:
+        argv: the command line after the program name (default:
+            `sys.argv[1:]`).
+    """
+    if verbose_requested(argv):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        os.environ[VERBOSE_ENV] = "1"
+        import tensorflow  # noqa: F401
+
+        return
+    quiet_tensorflow()
 
 
 def configure_logical_cpus(count: int) -> None:
@@ -64,6 +144,8 @@ def configure_logical_cpus(count: int) -> None:
     if not count:
         return
     import tensorflow as tf
+
+    from apps.common.config import ConfigError
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
@@ -80,7 +162,7 @@ def configure_logical_cpus(count: int) -> None:
             )
 
 
-def apply_runtime(runtime: RuntimeConfig) -> None:
+def apply_runtime(runtime: "RuntimeConfig") -> None:
     """Applies logical devices, seeds, op determinism, thread counts and
     precision.
 

@@ -1,28 +1,28 @@
 """`python -m apps.detect`: YOLO object detection.
 
-With no verb, runs the demo: trains on the embedded synthetic shapes
-dataset, evaluates mAP on a held-out split, exports a SavedModel (checked
-in a fresh process) and draws detections on held-out images.
+With no verb, runs the demo (`apps.detect.demo`). The verbs are the
+shared ones (`apps.common.verbs`) over `apps.detect.app`.
 """
 
-from apps.common.runtime import quiet_tensorflow
+from apps.common.runtime import start_tensorflow
 
-quiet_tensorflow()
+start_tensorflow()
 
 import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from apps.common import cli  # noqa: E402
-from apps.common import runs  # noqa: E402
+from apps.common import verbs  # noqa: E402
 from apps.detect.config import DetectConfig  # noqa: E402
 
-PROG = "python -m apps.detect"
-DESCRIPTION = (
+APP = cli.AppCli(
+    "detect",
+    DetectConfig,
     "YOLO object detection (CS230: IoU, anchors, NMS, YOLO). With no verb, "
-    "runs the demo on the embedded synthetic shapes dataset."
+    "runs the demo on the embedded synthetic shapes dataset.",
+    [],
 )
-EXAMPLES = [
+PROG = APP.prog
+APP.examples = [
     f"{PROG}",
     f"{PROG} sanity --config apps/detect/configs/tiny.yaml",
     f"{PROG} train --config apps/detect/configs/tiny.yaml --run tiny",
@@ -38,119 +38,36 @@ EXAMPLES = [
 ]
 
 
-def _app():
-    from apps.detect import app
+def _evaluated(result: dict, args) -> None:
+    from apps.detect.report import metrics_line
 
-    return app
-
-
-def _evaluate(args) -> int:
-    result = _app().evaluate(Path(args.run), split=args.split)
-    print(_metrics_line(result))
+    print(metrics_line(result))
     cli.print_json({k: v for k, v in result.items() if k != "per_class"})
-    return 0
 
 
-def _predict(args) -> int:
-    results = _app().predict(
-        Path(args.run),
-        Path(args.input),
-        Path(args.output) if args.output else None,
-    )
+def _predicted(results: list[dict], args) -> None:
     for item in results:
         print(
             f"{item['file']}: {len(item['detections'])} detections -> "
             f"{item['image']}"
         )
-    return 0
 
 
-def _export(args) -> int:
-    run = Path(args.run)
-    result = _app().export(run)
+def _exported(result: dict, args) -> None:
     print(
         f"SavedModel: {result['path']} (fresh-process check: max |diff| "
         f"{result['max_abs_diff']:.2g})"
     )
-    if args.format != "saved_model":
-        from apps.detect import convert
-
-        out = Path(result["path"]) / (
-            f"model_{args.quantization}.tflite"
-            if args.format == "tflite"
-            else "model.onnx"
-        )
-        if args.format == "tflite":
-            converted = convert.to_tflite(
-                run, out, quantization=args.quantization
-            )
-        else:
-            converted = convert.to_onnx(run, out)
+    converted = result.get(args.format)
+    if converted:
         print(
             f"{args.format}: {converted['path']} "
             f"({converted['size_bytes'] / 1e6:.2f} MB)"
         )
-        result[args.format] = converted
     cli.print_json(result)
-    return 0
-
-
-def _metrics_line(result: dict) -> str:
-    per_class = ", ".join(
-        f"{name} {v['ap50']:.3f}" for name, v in result["per_class"].items()
-    )
-    return (
-        f"mAP@0.5 = {result['map50']:.3f}, mAP@0.5:0.95 = "
-        f"{result['map50_95']:.3f} on {result['images']} {result['split']} "
-        f"images (AP@0.5: {per_class})"
-    )
-
-
-def demo() -> int:
-    """Train -> evaluate -> export -> predict on the embedded default."""
-    start = time.time()
-    app = _app()
-    cfg = DetectConfig()
-    run_dir, _ = runs.run_dir_for_training("detect", runs.timestamped("demo"))
-    print(f"dlsuite detect demo: synthetic shapes, run folder {run_dir}")
-    app.train(cfg, run_dir)
-    result = app.evaluate(run_dir, split="test")
-    print(_metrics_line(result))
-    exported = app.export(run_dir)
-    print(
-        f"Exported SavedModel {exported['path']} (fresh-process check: "
-        f"max |diff| {exported['max_abs_diff']:.2g})"
-    )
-    samples = run_dir / "samples"
-    from pipelines.synthetic.shapes import write_shapes_folder
-
-    write_shapes_folder(
-        samples, 4, cfg.data.image_size, seed=cfg.data.seed * 1000 + 7
-    )
-    predictions = app.predict(run_dir, samples, run_dir / "predictions")
-    print(f"Done in {time.time() - start:.0f} s. Where everything went:")
-    for label, path in [
-        ("config", run_dir / runs.CONFIG_FILE),
-        ("model", run_dir / runs.MODEL_FILE),
-        ("metrics", run_dir / runs.METRICS_FILE),
-        ("training curves", run_dir / "plots" / "training.png"),
-        ("precision-recall", run_dir / "plots" / "pr_curve.png"),
-        ("TensorBoard logs", run_dir / "logs"),
-        ("SavedModel", exported["path"]),
-        ("annotated image", predictions[0]["image"]),
-        ("all predictions", run_dir / "predictions" / "predictions.json"),
-    ]:
-        print(f"  {label:18s} {path}")
-    return 0
-
-
-def _add_evaluate(p) -> None:
-    cli.add_run_argument(p)
-    p.add_argument("--split", default="test", choices=["val", "test"])
 
 
 def _add_predict(p) -> None:
-    cli.add_run_argument(p)
     p.add_argument(
         "--input",
         required=True,
@@ -165,7 +82,6 @@ def _add_predict(p) -> None:
 
 
 def _add_export(p) -> None:
-    cli.add_run_argument(p)
     p.add_argument(
         "--format",
         default="saved_model",
@@ -182,46 +98,45 @@ def _add_export(p) -> None:
 
 
 VERBS = [
-    cli.sanity_verb("detect", DetectConfig, _app),
-    cli.lr_find_verb("detect", DetectConfig, _app),
-    cli.train_verb(
-        "detect",
-        DetectConfig,
-        _app,
-        "train a detector into a run folder (resumes after a kill)",
+    *verbs.standard(
+        APP,
+        train_help="train a detector into a run folder (resumes after a kill)",
+        tune_help="keras-tuner sweep over tune.space; writes the best "
+        "config as YAML",
     ),
-    cli.Verb(
-        "evaluate",
+    verbs.evaluate(
+        APP,
         "COCO mAP@0.5 and mAP@0.5:0.95, per-class AP, PR plot",
-        _add_evaluate,
-        _evaluate,
+        report=_evaluated,
     ),
-    cli.Verb(
-        "predict",
+    verbs.predict(
+        APP,
         "detect objects in images; JSON + annotated PNGs",
-        _add_predict,
-        _predict,
+        add_arguments=_add_predict,
+        options={"input": "input_path", "output": "output_dir"},
+        report=_predicted,
     ),
-    cli.Verb(
-        "export",
+    verbs.export(
+        APP,
         "versioned SavedModel (bytes in, boxes out), checked in a fresh "
         "process; TFLite (float32/float16/int8) and ONNX with parity checks",
-        _add_export,
-        _export,
-    ),
-    cli.tune_verb(
-        "detect",
-        DetectConfig,
-        _app,
-        "keras-tuner sweep; writes the best config as YAML",
-        PROG,
+        add_arguments=_add_export,
+        options=("format", "quantization"),
+        report=_exported,
     ),
 ]
 
 
+def demo() -> int:
+    """The embedded default, end to end (`apps.detect.demo`)."""
+    from apps.detect.demo import demo as run_demo
+
+    return run_demo()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    return cli.main(PROG, DESCRIPTION, VERBS, EXAMPLES, demo, argv)
+    return cli.main(APP, VERBS, demo, argv)
 
 
 if __name__ == "__main__":

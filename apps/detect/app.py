@@ -1,7 +1,10 @@
-"""The verbs of `python -m apps.detect` as plain Python functions."""
+"""The verbs of `python -m apps.detect` as plain Python functions.
+
+`train` and `tune` are the shared lifecycle (`apps.common.lifecycle`) on
+`DetectRecipe`; the rest work on a finished run folder.
+"""
 
 import dataclasses
-import time
 from pathlib import Path
 
 import keras
@@ -10,33 +13,24 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from apps.common import config as config_lib
-from apps.common import distribute
 from apps.common import exporting
+from apps.common import lifecycle
 from apps.common import plots
 from apps.common import runs
-from apps.common import training
-from apps.common import transfer
-from apps.common import tuning
 from apps.common.runtime import apply_runtime
 from apps.detect.config import DetectConfig
 from apps.detect.data import class_names
 from apps.detect.data import load_split
+from apps.detect.data import with_anchors
 from apps.detect.draw import draw_detections
-from apps.detect.model import BACKBONE_PREFIXES
-from apps.detect.model import EARLY_PREFIXES
-from apps.detect.model import GRID_STRIDE
-from apps.detect.model import REG_MAX
-from apps.detect.model import STRIDES
-from apps.detect.model import build_anchor_free_detector
-from apps.detect.model import build_detector
-from apps.detect.model import build_inference_model
-from layers.boxes.yolo_codec import kmeans_anchors
-from layers.losses.yolo import YoloLoss
-from layers.losses.yolov8 import YoloV8Loss
-from layers.metrics.coco import coco_evaluate
-from pipelines.detection import box_sizes
-from pipelines.detection import box_targets
-from pipelines.detection import build_detection_dataset
+from apps.detect.inference import detect_arrays
+from apps.detect.inference import detect_fn
+from apps.detect.inference import inference_model
+from apps.detect.inference import load_run
+from apps.detect.inference import score_source
+from apps.detect.model import build_model
+from apps.detect.recipe import DetectRecipe
+from apps.detect.recipe import make_datasets
 from pipelines.images import decode_image_file
 from pipelines.images import encode_png
 from pipelines.images import list_images
@@ -44,122 +38,7 @@ from pipelines.letterbox import letterbox
 from pipelines.letterbox import unletterbox_boxes
 from pipelines.synthetic.shapes import make_shapes_arrays
 
-
-def grid_size(cfg: DetectConfig) -> int:
-    """G of the YOLO grid for the configured image size."""
-    return cfg.data.image_size // GRID_STRIDE
-
-
-def with_anchors(cfg: DetectConfig, train_source) -> DetectConfig:
-    """Fills `model.anchors` by k-means on the training boxes when empty
-    (the anchor grid head only)."""
-    if cfg.model.anchors or cfg.model.head != "yolo":
-        return cfg
-    anchors = kmeans_anchors(
-        box_sizes(train_source), cfg.model.num_anchors, seed=cfg.data.seed
-    )
-    anchors = [[round(float(v), 4) for v in pair] for pair in anchors]
-    return dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, anchors=anchors)
-    )
-
-
-def build_model(
-    cfg: DetectConfig,
-    *,
-    steps_per_epoch: int | None = None,
-    num_train_images: int = 0,
-) -> keras.Model:
-    """The compiled training model; `train` and the tuner both call this.
-
-    With `model.backbone_weights`, pretrained weights are loaded by layer
-    name and layers are frozen by `model.freeze` before compiling.
-    """
-    m = cfg.model
-    num_classes = len(class_names(cfg.data))
-    regularizer = training.make_regularizer(cfg.regularization)
-    if m.head == "anchor_free":
-        detector = build_anchor_free_detector(
-            image_size=cfg.data.image_size,
-            num_classes=num_classes,
-            size=m.size,
-            activation=m.activation,
-            kernel_initializer=m.initializer,
-            norm=m.norm,
-            kernel_regularizer=regularizer,
-        )
-        loss = YoloV8Loss(
-            num_classes,
-            cfg.data.image_size,
-            reg_max=REG_MAX,
-            strides=STRIDES,
-        )
-    else:
-        detector = build_detector(
-            image_size=cfg.data.image_size,
-            num_classes=num_classes,
-            anchors=m.anchors,
-            width=m.width,
-            depth=m.depth,
-            dropout=cfg.regularization.dropout,
-            activation=m.activation,
-            kernel_initializer=m.initializer,
-            norm=m.norm,
-            kernel_regularizer=regularizer,
-        )
-        loss = YoloLoss(
-            m.anchors,
-            num_classes,
-            lambda_coord=m.lambda_coord,
-            lambda_noobj=m.lambda_noobj,
-        )
-    pretrained = bool(m.backbone_weights)
-    if pretrained:
-        loaded = transfer.load_weights_by_name(detector, m.backbone_weights)
-        print(
-            f"Loaded pretrained weights into {loaded} layers from "
-            f"{m.backbone_weights}"
-        )
-    policy = transfer.choose_policy(
-        m.freeze, num_train_images, pretrained=pretrained
-    )
-    frozen = transfer.apply_freeze(
-        detector, policy, backbone=BACKBONE_PREFIXES, early=EARLY_PREFIXES
-    )
-    if frozen:
-        print(f"Freeze policy '{policy}': {frozen} layers frozen")
-    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
-    detector.compile(
-        optimizer=training.make_optimizer(
-            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
-        ),
-        loss=loss,
-    )
-    return detector
-
-
-def make_datasets(cfg: DetectConfig, train_source, val_source):
-    """`(train_ds, val_ds)` for `fit`."""
-    common = dict(batch_size=cfg.train.batch_size)
-    if cfg.model.head == "anchor_free":
-        common["encode"] = box_targets
-    else:
-        common.update(
-            grid_size=grid_size(cfg),
-            anchors=cfg.model.anchors,
-            num_classes=len(class_names(cfg.data)),
-        )
-    train_ds = build_detection_dataset(
-        train_source,
-        training=True,
-        augment_strength=cfg.data.augment_strength,
-        mosaic=cfg.data.mosaic,
-        scale_jitter=cfg.data.scale_jitter,
-        seed=cfg.runtime.seed,
-        **common,
-    )
-    val_ds = build_detection_dataset(val_source, training=False, **common)
-    return train_ds, val_ds
+RECIPE = DetectRecipe()
 
 
 def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
@@ -168,65 +47,14 @@ def train(cfg: DetectConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     Returns:
         A summary: epochs run, final losses, seconds.
     """
-    dist = distribute.setup(cfg.runtime)
-    run_dir = Path(run_dir)
-    if resuming:
-        cfg = config_lib.resolve(
-            DetectConfig, config_file=run_dir / runs.CONFIG_FILE
-        )
-        print(f"Resuming {run_dir} from its last finished epoch")
-    dist.check_batch(cfg.train.batch_size, "train.batch_size")
-    print(f"Preparing data ({cfg.data.source})")
-    train_source = load_split(cfg.data, "train", progress=True)
-    val_source = load_split(cfg.data, "val", progress=True)
-    cfg = with_anchors(cfg, train_source)
-    cfg = dataclasses.replace(
-        cfg,
-        data=dataclasses.replace(cfg.data, class_names=class_names(cfg.data)),
-    )
-    run_dir = dist.writable(run_dir)
-    runs.ensure_dir(run_dir)
-    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
-    steps = len(train_source["images"]) // cfg.train.batch_size
-    if cfg.train.steps_per_epoch:
-        steps = min(steps, cfg.train.steps_per_epoch)
-    if steps < 1:
-        raise config_lib.ConfigError(
-            f"train.batch_size: expected at most data.num_train="
-            f"{cfg.data.num_train}, received {cfg.train.batch_size}"
-        )
-    with dist.scope():
-        model = build_model(
-            cfg,
-            steps_per_epoch=steps,
-            num_train_images=len(train_source["images"]),
-        )
-    train_ds, val_ds = make_datasets(cfg, train_source, val_source)
-    print(
-        f"Training {model.count_params():,} parameters on "
-        f"{len(train_source['images'])} images, {cfg.train.epochs} epochs "
-        f"(TensorBoard: tensorboard --logdir {run_dir / 'logs'})"
-    )
-    start = time.time()
-    history = training.fit(
-        model,
-        train_ds.repeat(),
-        val_ds,
-        cfg.train,
-        run_dir,
-        steps_per_epoch=steps,
-    )
-    seconds = time.time() - start
-    training.save_trained(model, run_dir)
-    summary = {
-        "epochs_run": len(history.history.get("loss", [])),
-        "final_loss": _last(history.history.get("loss")),
-        "final_val_loss": _last(history.history.get("val_loss")),
-        "train_seconds": round(seconds, 1),
-    }
-    runs.write_json(run_dir / "train_summary.json", summary)
-    dist.finish(run_dir)
-    return summary
+    return lifecycle.train(RECIPE, cfg, run_dir, resuming=resuming)
+
+
+def tune(cfg: DetectConfig, run_dir: Path) -> dict:
+    """A keras-tuner sweep over `tune.space` (learning rate, width,
+    anchors per cell and augmentation strength by default), scored by
+    validation mAP@0.5; writes the best config as `best.yaml`."""
+    return lifecycle.tune(RECIPE, cfg, run_dir)
 
 
 def probe_setup(
@@ -257,88 +85,11 @@ def probe_setup(
             f" training images, received {batch_size}"
         )
     cfg = with_anchors(cfg, train_source)
-    model = build_model(cfg, steps_per_epoch=1)
+    model = build_model(
+        cfg, num_classes=len(class_names(cfg.data)), steps_per_epoch=1
+    )
     train_ds, _ = make_datasets(cfg, train_source, train_source)
     return model, train_ds.repeat()
-
-
-def _last(values):
-    return float(values[-1]) if values else None
-
-
-def load_run(run_dir: Path) -> tuple[DetectConfig, keras.Model]:
-    """The run's config and trained Keras model (safe mode)."""
-    run_dir = runs.existing_run(run_dir)
-    cfg = config_lib.resolve(
-        DetectConfig, config_file=run_dir / runs.CONFIG_FILE
-    )
-    model = keras.saving.load_model(
-        run_dir / runs.MODEL_FILE, compile=False, safe_mode=True
-    )
-    return cfg, model
-
-
-def inference_model(
-    cfg: DetectConfig, detector: keras.Model, *, for_eval: bool = False
-) -> keras.Model:
-    """Detector + decoding + NMS with the configured thresholds."""
-    det = cfg.detection
-    return build_inference_model(
-        detector,
-        head=cfg.model.head,
-        anchors=cfg.model.anchors,
-        num_classes=len(class_names(cfg.data)),
-        score_threshold=det.eval_score_threshold
-        if for_eval
-        else det.score_threshold,
-        iou_threshold=det.iou_threshold,
-        max_detections=det.max_detections,
-    )
-
-
-def detect_fn(model: keras.Model):
-    """One traced function for an inference model, reused for every batch:
-    `model.predict` adds tens of milliseconds of overhead per call."""
-    return tf.function(lambda x: model(x, training=False))
-
-
-def detect_arrays(fn, images, *, batch_size: int = 32):
-    """Runs `detect_fn(model)` over `(N, S, S, 3)` pixels in batches."""
-    outputs = {}
-    for start in range(0, len(images), batch_size):
-        batch = tf.cast(images[start : start + batch_size], tf.float32)
-        for key, value in fn(batch).items():
-            outputs.setdefault(key, []).append(value.numpy())
-    return {k: np.concatenate(v) for k, v in outputs.items()}
-
-
-def score_source(cfg: DetectConfig, detector: keras.Model, source) -> dict:
-    """COCO metrics of `detector` on a source of padded arrays."""
-    size = cfg.data.image_size
-    out = detect_arrays(
-        detect_fn(inference_model(cfg, detector, for_eval=True)),
-        source["images"],
-    )
-    ground_truth, detections = [], []
-    for i in range(len(source["images"])):
-        valid = source["classes"][i] >= 0
-        ground_truth.append(
-            {
-                "width": size,
-                "height": size,
-                "boxes": source["boxes"][i][valid] * size,
-                "classes": source["classes"][i][valid],
-            }
-        )
-        n = int(out["num_detections"][i])
-        detections.append(
-            {
-                "boxes": out["boxes"][i, :n] * size,
-                "scores": out["scores"][i, :n],
-                "classes": out["classes"][i, :n],
-            }
-        )
-    return coco_evaluate(ground_truth, detections, class_names(cfg.data))
 
 
 def evaluate(run_dir: Path, *, split: str = "test") -> dict:
@@ -417,12 +168,17 @@ def predict(
     return results
 
 
-def export(run_dir: Path) -> dict:
+def export(
+    run_dir: Path, *, format: str = "saved_model", quantization: str = "float32"
+) -> dict:
     """Writes `export/<version>/` atomically after checking it in a fresh
-    process that cannot import this repository.
+    process that cannot import this repository; with `format` tflite or
+    onnx, also converts its fixed-size float signature (before NMS) and
+    checks parity.
 
     Returns:
-        The export path, its signatures and the largest output difference.
+        The export path, its signatures, the largest output difference,
+        and under `format` the converted file's report.
     """
     from apps.detect import serving
 
@@ -437,11 +193,23 @@ def export(run_dir: Path) -> dict:
         ),
         lambda tmp: _check_export(cfg, model, tmp),
     )
-    return {
+    result = {
         "path": str(path),
         "signatures": ["serving_default", "detect_float"],
         "max_abs_diff": diff,
     }
+    if format == "tflite":
+        from apps.detect import tflite
+
+        out = path / f"model_{quantization}.tflite"
+        result[format] = tflite.to_tflite(
+            run_dir, out, quantization=quantization
+        )
+    elif format == "onnx":
+        from apps.detect import onnx
+
+        result[format] = onnx.to_onnx(run_dir, path / "model.onnx")
+    return result
 
 
 def _check_export(cfg: DetectConfig, model: keras.Model, path: Path) -> float:
@@ -468,27 +236,3 @@ def _check_export(cfg: DetectConfig, model: keras.Model, path: Path) -> float:
         path, "detect_float", {"pixels": pixels}
     )
     return max(diff, exporting.compare_outputs(want_float, got_float))
-
-
-def tune(cfg: DetectConfig, run_dir: Path) -> dict:
-    """A keras-tuner sweep over learning rate, width, anchors per cell and
-    augmentation strength; writes the best config as `best.yaml`.
-    """
-    from apps.detect.hypermodel import DetectHyperModel
-
-    dist = distribute.setup(cfg.runtime)
-    dist.check_batch(cfg.train.batch_size, "train.batch_size")
-    run_dir = Path(run_dir)
-    print(f"Preparing data ({cfg.data.source})")
-    train_source = load_split(cfg.data, "train", progress=True)
-    val_source = load_split(cfg.data, "val", progress=True)
-    runs.ensure_dir(run_dir)
-    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
-    hypermodel = DetectHyperModel(cfg, train_source, val_source)
-    return tuning.run_sweep(
-        hypermodel,
-        cfg,
-        run_dir,
-        verbose=cfg.train.verbose,
-        distribution=dist,
-    )

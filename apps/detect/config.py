@@ -9,6 +9,7 @@ from apps.common.config import TrainConfig
 from apps.common.config import TuneConfig
 from apps.common.config import check
 from apps.common.config import check_conv_options
+from apps.common.config import search
 from apps.common.config import validate_common
 
 HEADS = ("yolo", "anchor_free")
@@ -122,7 +123,30 @@ class DetectConfig:
     )
     tune: TuneConfig = dataclasses.field(
         default_factory=lambda: TuneConfig(
-            objective="val_map50", direction="max"
+            objective="val_map50",
+            direction="max",
+            space=[
+                search(
+                    "learning_rate",
+                    "optimizer.learning_rate",
+                    low=3e-4,
+                    high=3e-3,
+                    sampling="log",
+                ),
+                search("width", "model.width", values=[0.5, 0.75, 1.0]),
+                search(
+                    "num_anchors",
+                    "model.num_anchors",
+                    low=1,
+                    high=3,
+                    kind="int",
+                ),
+                search(
+                    "augment_strength",
+                    "data.augment_strength",
+                    values=[0.0, 0.5, 1.0, 1.5],
+                ),
+            ],
         )
     )
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)

@@ -1,16 +1,20 @@
 """Where the detector's samples come from, by `data.source`."""
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
 from apps.detect.config import DataConfig
+from apps.detect.config import DetectConfig
+from layers.boxes.yolo_codec import kmeans_anchors
 from pipelines.datasets.records import ReadReport
 from pipelines.datasets.spec import load_dataset_split
 from pipelines.datasets.spec import read_dataset_spec
 from pipelines.datasets.tfds_source import load_tfds_split
 from pipelines.datasets.tfds_source import tfds_class_names
+from pipelines.detection import box_sizes
 from pipelines.errors import DataError
 from pipelines.manifest import read_manifest
 from pipelines.synthetic.shapes import SHAPE_CLASSES
@@ -154,4 +158,18 @@ def load_split(
         max_boxes=cfg.max_boxes,
         max_objects=min(6, cfg.max_boxes),
         progress=progress,
+    )
+
+
+def with_anchors(cfg: DetectConfig, train_source) -> DetectConfig:
+    """Fills `model.anchors` by k-means on the training boxes when empty
+    (the anchor grid head only)."""
+    if cfg.model.anchors or cfg.model.head != "yolo":
+        return cfg
+    anchors = kmeans_anchors(
+        box_sizes(train_source), cfg.model.num_anchors, seed=cfg.data.seed
+    )
+    anchors = [[round(float(v), 4) for v in pair] for pair in anchors]
+    return dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, anchors=anchors)
     )

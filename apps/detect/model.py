@@ -8,8 +8,14 @@ Two heads share decoding-to-boxes and NMS:
   and the task-aligned assigner (`layers.losses.yolov8.YoloV8Loss`).
 """
 
+import dataclasses
+
 import keras
 
+from apps.common import optimizers
+from apps.common import transfer
+from apps.detect.config import DetectConfig
+from apps.detect.data import class_names
 from layers.blocks.csp import SIZES
 from layers.blocks.csp import csp_backbone
 from layers.blocks.csp import pan_neck
@@ -20,6 +26,8 @@ from layers.heads.anchor_free import DFLDecode
 from layers.heads.anchor_free import anchor_free_head
 from layers.heads.yolo import YoloDecode
 from layers.heads.yolo import yolo_head
+from layers.losses.yolo import YoloLoss
+from layers.losses.yolov8 import YoloV8Loss
 
 GRID_STRIDE = 8  # the anchor-grid head predicts on stride-8 features
 REG_MAX = 16
@@ -243,3 +251,97 @@ def build_inference_model(
         name="nms",
     )(boxes, scores)
     return keras.Model(detector.input, detections, name="yolo_inference")
+
+
+def inspect_model(cfg: DetectConfig) -> tuple[keras.Model, list[str]]:
+    """The untrained training model of `cfg`, for `python -m apps.inspect`.
+
+    Built without data: an empty `model.anchors` (fitted to the training
+    boxes by k-means in `train`) gets placeholder anchors, whose values
+    enter no shape or parameter count.
+
+    Returns:
+        `(model, notes)`: the model and notes on what was assumed (none).
+    """
+    m = cfg.model
+    if m.head == "yolo" and not m.anchors:
+        anchors = [[0.1 * (i + 1)] * 2 for i in range(m.num_anchors)]
+        cfg = dataclasses.replace(
+            cfg, model=dataclasses.replace(m, anchors=anchors)
+        )
+    return build_model(cfg, num_classes=len(class_names(cfg.data))), []
+
+
+def build_model(
+    cfg: DetectConfig,
+    *,
+    num_classes: int,
+    steps_per_epoch: int | None = None,
+    num_train_images: int = 0,
+) -> keras.Model:
+    """The compiled training model of `num_classes` classes; `train`, the
+    tuner and the probes all call this.
+
+    With `model.backbone_weights`, pretrained weights are loaded by layer
+    name and layers are frozen by `model.freeze` before compiling.
+    """
+    m = cfg.model
+    regularizer = optimizers.make_regularizer(cfg.regularization)
+    if m.head == "anchor_free":
+        detector = build_anchor_free_detector(
+            image_size=cfg.data.image_size,
+            num_classes=num_classes,
+            size=m.size,
+            activation=m.activation,
+            kernel_initializer=m.initializer,
+            norm=m.norm,
+            kernel_regularizer=regularizer,
+        )
+        loss = YoloV8Loss(
+            num_classes,
+            cfg.data.image_size,
+            reg_max=REG_MAX,
+            strides=STRIDES,
+        )
+    else:
+        detector = build_detector(
+            image_size=cfg.data.image_size,
+            num_classes=num_classes,
+            anchors=m.anchors,
+            width=m.width,
+            depth=m.depth,
+            dropout=cfg.regularization.dropout,
+            activation=m.activation,
+            kernel_initializer=m.initializer,
+            norm=m.norm,
+            kernel_regularizer=regularizer,
+        )
+        loss = YoloLoss(
+            m.anchors,
+            num_classes,
+            lambda_coord=m.lambda_coord,
+            lambda_noobj=m.lambda_noobj,
+        )
+    pretrained = bool(m.backbone_weights)
+    if pretrained:
+        loaded = transfer.load_weights_by_name(detector, m.backbone_weights)
+        print(
+            f"Loaded pretrained weights into {loaded} layers from "
+            f"{m.backbone_weights}"
+        )
+    policy = transfer.choose_policy(
+        m.freeze, num_train_images, pretrained=pretrained
+    )
+    frozen = transfer.apply_freeze(
+        detector, policy, backbone=BACKBONE_PREFIXES, early=EARLY_PREFIXES
+    )
+    if frozen:
+        print(f"Freeze policy '{policy}': {frozen} layers frozen")
+    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
+    detector.compile(
+        optimizer=optimizers.make_optimizer(
+            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
+        ),
+        loss=loss,
+    )
+    return detector

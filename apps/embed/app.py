@@ -1,14 +1,19 @@
-"""The verbs of `python -m apps.embed` as plain Python functions."""
+"""The verbs of `python -m apps.embed` as plain Python functions.
+
+`train` dispatches on `model.method`: the Keras-trained methods (`rnnlm`,
+`softmax`) run the shared lifecycle (`apps.common.lifecycle`) on their
+`apps.embed.recipe`; the others keep their own loops
+(`apps.embed.methods`). `tune` is the lifecycle's sweep of the `rnnlm`.
+The rest work on a finished run folder (`apps.embed.inference`).
+"""
 
 import dataclasses
-import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.common import config as config_lib
+from apps.common import lifecycle
 from apps.common import runs
 from apps.common.config import ConfigError
 from apps.common.runtime import apply_runtime
@@ -16,23 +21,21 @@ from apps.embed import methods
 from apps.embed.config import EMBEDDING_METHODS
 from apps.embed.config import LM_METHODS
 from apps.embed.config import EmbedConfig
-from apps.embed.data import corpus_name
-from apps.embed.data import held_out_split
-from apps.embed.data import lm_sequences
 from apps.embed.data import load_corpus
 from apps.embed.evaluation import evaluate_analogies
 from apps.embed.evaluation import evaluate_word_pairs
 from apps.embed.evaluation import read_analogies
 from apps.embed.evaluation import read_word_pairs
+from apps.embed.inference import keras_model
+from apps.embed.inference import lm_perplexity
+from apps.embed.inference import load_run
+from apps.embed.inference import load_vectors
+from apps.embed.lm import NGRAM_FILE
 from apps.embed.lm import KneserNeyLM
-from apps.embed.model import embedding_matrix
 from apps.embed.query import WordVectors
-from layers.metrics.text import perplexity
+from apps.embed.recipe import RECIPES
 from pipelines.datasets.spec import expand_data_path
 from pipelines.errors import DataError
-from pipelines.text.corpus import Vocabulary
-
-VOCAB_FILE = "vocab.tsv"
 
 
 def with_method(cfg: EmbedConfig, method: str | None) -> EmbedConfig:
@@ -51,49 +54,21 @@ def with_method(cfg: EmbedConfig, method: str | None) -> EmbedConfig:
 
 
 def train(cfg: EmbedConfig, run_dir: Path, *, resuming: bool = False) -> dict:
-    """Trains `cfg.model.method` into `run_dir`; resumes after a kill."""
-    run_dir = Path(run_dir)
-    if resuming:
-        cfg = config_lib.resolve(
-            EmbedConfig, config_file=run_dir / runs.CONFIG_FILE
-        )
-        print(f"Resuming {run_dir}")
+    """Trains `cfg.model.method` into `run_dir`; resumes after a kill.
+
+    `rnnlm` and `softmax` go through `apps.common.lifecycle.train` with
+    their recipe; sgns, cbow, glove and ngram are not Keras `fit` and
+    keep their own loops (`apps.embed.methods.train`).
+
+    Returns:
+        A summary: the method's figures, then the corpus' (vocabulary,
+        words, reading seconds).
+    """
     cfg = with_method(cfg, None)
-    apply_runtime(cfg.runtime)
-    method = cfg.model.method
-    held_out = method in LM_METHODS
-    start = time.time()
-    print(f"Reading {corpus_name(cfg.data)}")
-    vocab, splits = load_corpus(cfg.data, held_out=held_out)
-    corpus = splits["train"]
-    read_seconds = time.time() - start
-    print(
-        f"{corpus.raw_words:,} words in {corpus.num_sentences:,} lines, "
-        f"vocabulary {len(vocab):,} (min_count {cfg.data.min_count}), read "
-        f"in {read_seconds:.1f} s"
-    )
-    runs.ensure_dir(run_dir)
-    vocab.save(run_dir / VOCAB_FILE)
-    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
-    trainers = {
-        "sgns": methods.train_word2vec,
-        "cbow": methods.train_word2vec,
-        "glove": methods.train_glove,
-        "softmax": methods.train_softmax,
-    }
-    if method in trainers:
-        summary = trainers[method](cfg, run_dir, vocab, corpus)
-    elif method == "ngram":
-        summary = methods.train_ngram(cfg, run_dir, vocab, splits)
-    else:
-        summary = methods.train_rnnlm(cfg, run_dir, vocab, splits)
-    summary.update(
-        vocabulary=len(vocab),
-        corpus_words=corpus.raw_words,
-        read_seconds=round(read_seconds, 1),
-    )
-    runs.write_json(run_dir / "train_summary.json", summary)
-    return summary
+    recipe = RECIPES.get(cfg.model.method)
+    if recipe is None:
+        return methods.train(cfg, run_dir, resuming=resuming)
+    return lifecycle.train(recipe, cfg, run_dir, resuming=resuming)
 
 
 def probe_setup(cfg: EmbedConfig, *, batch_size: int = 8, overfit=False):
@@ -154,49 +129,6 @@ def probe_setup(cfg: EmbedConfig, *, batch_size: int = 8, overfit=False):
     return model, ds.batch(batch_size).repeat()
 
 
-def load_run(run_dir: Path) -> tuple[EmbedConfig, Vocabulary]:
-    """The config and vocabulary of a trained run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise runs.RunError(f"{run_dir}: run folder not found")
-    if not (run_dir / runs.CONFIG_FILE).is_file():
-        raise runs.RunError(f"{run_dir}: not a run folder (no config.yaml)")
-    cfg = config_lib.resolve(
-        EmbedConfig, config_file=run_dir / runs.CONFIG_FILE
-    )
-    artifact = (
-        methods.NGRAM_FILE if cfg.model.method == "ngram" else runs.MODEL_FILE
-    )
-    if (
-        not (run_dir / artifact).is_file()
-        or not (run_dir / VOCAB_FILE).is_file()
-    ):
-        raise runs.RunError(
-            f"{run_dir}: run has no {artifact}; train it first (re-running "
-            "train resumes an interrupted run)"
-        )
-    return cfg, Vocabulary.load(run_dir / VOCAB_FILE)
-
-
-def _keras_model(run_dir: Path):
-    return keras.saving.load_model(
-        Path(run_dir) / runs.MODEL_FILE, compile=False, safe_mode=True
-    )
-
-
-def load_vectors(run_dir: Path) -> tuple[EmbedConfig, WordVectors]:
-    """The run's word vectors (any method but `ngram`)."""
-    cfg, vocab = load_run(run_dir)
-    if cfg.model.method == "ngram":
-        raise ConfigError(
-            f"{run_dir}: an n-gram model has no word vectors (train sgns, "
-            "cbow, glove, softmax or rnnlm)"
-        )
-    vectors = embedding_matrix(_keras_model(run_dir))
-    lower = cfg.data.tokenizer == "text8"
-    return cfg, WordVectors(vocab.words, vectors, lower=lower)
-
-
 def _optional_file(path: str, key: str) -> Path | None:
     try:
         resolved = Path(expand_data_path(path, key))
@@ -229,36 +161,6 @@ def evaluate_vectors(cfg: EmbedConfig, wv: WordVectors) -> dict:
     return result
 
 
-def lm_perplexity(run_dir: Path, cfg, vocab, split: str) -> dict:
-    """Perplexity of the run's language model on a held-out split."""
-    corpus = held_out_split(cfg.data, vocab, split)
-    start = time.time()
-    if cfg.model.method == "ngram":
-        model = KneserNeyLM.load(Path(run_dir) / methods.NGRAM_FILE)
-        log_p, tokens = model.log_likelihood(corpus.ids)
-        value = float(perplexity(-log_p, tokens))
-    else:
-        model = _keras_model(run_dir)
-        inputs, targets, weights = lm_sequences(
-            corpus.ids, cfg.model.sequence_length
-        )
-        total = 0.0  # summed -log p, a batch at a time (logits are big)
-        for start in range(0, len(inputs), 64):
-            batch = slice(start, start + 64)
-            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=targets[batch],
-                logits=model(inputs[batch], training=False),
-            )
-            total += float(tf.reduce_sum(nll * weights[batch]))
-        tokens = int(weights.sum())
-        value = float(perplexity(total, tokens))
-    return {
-        "perplexity": value,
-        "tokens": int(tokens),
-        "seconds": round(time.time() - start, 1),
-    }
-
-
 def evaluate(run_dir: Path, *, split: str = "test") -> dict:
     """Word-vector benchmarks (embeddings) or perplexity (language
     models); writes `metrics.json`."""
@@ -281,7 +183,16 @@ def query(
     similarity: list[str] | None = None,
     top_k: int = 10,
 ) -> dict:
-    """Nearest neighbours of words, an analogy `a - b + c`, a similarity."""
+    """Nearest neighbours of words, an analogy `a - b + c`, a similarity.
+
+    Raises:
+        DataError: no query was given, `top_k` < 1, or a word is not in
+            the vocabulary.
+    """
+    if not (neighbors or analogy or similarity):
+        raise DataError("query: give --neighbors, --analogy or --similarity")
+    if top_k < 1:
+        raise DataError(f"--top: expected >= 1, received {top_k}")
     _, wv = load_vectors(run_dir)
     out = {}
     if neighbors:
@@ -358,11 +269,11 @@ def sample(
         history = [vocab.index[cfg.data.eos]]
     rng = np.random.default_rng(seed)
     if cfg.model.method == "ngram":
-        model = KneserNeyLM.load(Path(run_dir) / methods.NGRAM_FILE)
+        model = KneserNeyLM.load(Path(run_dir) / NGRAM_FILE)
         ids = model.sample(history, length, rng)
     else:
         ids = sample_rnnlm(
-            _keras_model(run_dir), history, length, temperature, rng
+            keras_model(run_dir), history, length, temperature, rng
         )
     return " ".join(vocab.words[i] for i in ids)
 
@@ -377,22 +288,13 @@ def export(run_dir: Path) -> dict:
 
 
 def tune(cfg: EmbedConfig, run_dir: Path) -> dict:
-    """A keras-tuner sweep (rnnlm: size, dropout, learning rate;
-    scored by validation loss); writes `best.yaml`."""
-    from apps.common import tuning
-    from apps.embed.hypermodel import EmbedHyperModel
-
+    """A keras-tuner sweep of the rnnlm over `tune.space` (units, cell,
+    dropout and learning rate by default), scored by validation loss;
+    writes `best.yaml`. The other methods are not searched."""
     cfg = with_method(cfg, None)
     if cfg.model.method != "rnnlm":
         raise ConfigError(
             f"model.method: tune searches the rnnlm (a fit()-trained "
             f"model); received {cfg.model.method!r}"
         )
-    apply_runtime(cfg.runtime)
-    vocab, splits = load_corpus(cfg.data, held_out=True)
-    runs.ensure_dir(run_dir)
-    config_lib.dump_yaml(cfg, Path(run_dir) / runs.CONFIG_FILE)
-    hypermodel = EmbedHyperModel(cfg, vocab, splits)
-    return tuning.run_sweep(
-        hypermodel, cfg, Path(run_dir), verbose=cfg.train.verbose
-    )
+    return lifecycle.tune(RECIPES["rnnlm"], cfg, run_dir)

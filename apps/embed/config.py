@@ -8,6 +8,7 @@ from apps.common.config import RuntimeConfig
 from apps.common.config import TrainConfig
 from apps.common.config import TuneConfig
 from apps.common.config import check
+from apps.common.config import search
 from apps.common.config import validate_common
 
 SOURCES = ("python_docs", "files")
@@ -125,7 +126,24 @@ class EmbedConfig:
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(epochs=5, batch_size=32)
     )
-    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
+    # What `tune` searches (the rnnlm): half and all of the default
+    # `model.units`, the cell, dropout and a log-uniform learning rate.
+    tune: TuneConfig = dataclasses.field(
+        default_factory=lambda: TuneConfig(
+            space=[
+                search("units", "model.units", values=[100, 200]),
+                search("cell", "model.cell", values=["gru", "lstm"]),
+                search("dropout", "model.dropout", values=[0.0, 0.2, 0.4]),
+                search(
+                    "learning_rate",
+                    "optimizer.learning_rate",
+                    low=5e-4,
+                    high=5e-3,
+                    sampling="log",
+                ),
+            ]
+        )
+    )
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
 
     def validate(self) -> None:

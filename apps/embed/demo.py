@@ -1,19 +1,27 @@
-"""The demo of `python -m apps.embed`, on the embedded corpus."""
+"""`python -m apps.embed` with no verb: the embedded default, end to end.
+
+Trains skip-gram with negative sampling on the embedded corpus (the
+Python standard library's docstrings), prints nearest neighbours and an
+analogy, writes a t-SNE map, exports the vectors, then measures a
+Kneser-Ney trigram's perplexity on held-out docstrings and samples it.
+"""
 
 import dataclasses
 import time
 
 from apps.common import runs
+from apps.embed import app
 from apps.embed.config import EmbedConfig
+from apps.embed.data import VOCAB_FILE
+from apps.embed.inference import load_vectors
+from apps.embed.lm import NGRAM_FILE
 
 NEIGHBOR_WORDS = ("file", "thread", "string", "error", "list")
 ANALOGY = ("strings", "string", "integer")  # -> integers
 
 
-def run_demo() -> int:
+def demo() -> int:
     """SGNS -> neighbours, analogy, t-SNE -> export -> n-gram perplexity."""
-    from apps.embed import app
-
     start = time.time()
     cfg = EmbedConfig()
     cfg = dataclasses.replace(
@@ -28,7 +36,7 @@ def run_demo() -> int:
         f" s, {summary['raw_words_per_second']:,} raw words/s, final loss "
         f"{summary['final_loss']:.3f}"
     )
-    _, wv = app.load_vectors(run_dir)
+    _, wv = load_vectors(run_dir)
     print("Nearest neighbours (cosine):")
     for word in NEIGHBOR_WORDS:
         if word in wv:
@@ -63,14 +71,14 @@ def run_demo() -> int:
     for label, path in [
         ("config", run_dir / runs.CONFIG_FILE),
         ("embeddings (Keras)", run_dir / runs.MODEL_FILE),
-        ("vocabulary", run_dir / "vocab.tsv"),
+        ("vocabulary", run_dir / VOCAB_FILE),
         ("training curve", run_dir / "plots" / "training.png"),
         ("t-SNE map", tsne["png"]),
         ("word2vec text", exported["word2vec_text"]),
         ("projector files", exported["projector"]),
         ("SavedModel", exported["path"]),
         ("TensorBoard logs", run_dir / "logs"),
-        ("n-gram model", lm_dir / "ngram.npz"),
+        ("n-gram model", lm_dir / NGRAM_FILE),
     ]:
         print(f"  {label:20s} {path}")
     return 0

@@ -28,6 +28,9 @@ import numpy as np
 
 from layers.metrics.text import perplexity
 
+# The counts of a trained `ngram` run, in its run folder.
+NGRAM_FILE = "ngram.npz"
+
 
 class KneserNeyLM:
     """An interpolated Kneser-Ney n-gram model over word ids.

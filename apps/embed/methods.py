@@ -1,12 +1,17 @@
-"""Training of each method of `apps.embed` into a run folder.
+"""Training of the methods of `apps.embed` that are not Keras `fit`.
 
-`sgns`, `cbow` and `glove` train with their sparse trainers
-(`word2vec.py`, `glove.py`) and checkpoint after every epoch into
-`backup/` (a `tf.train.CheckpointManager`: a killed run resumes from its
-last finished epoch and the data of the next epochs is drawn from the
-same seeds); `softmax` and `rnnlm` train with `apps.common.training.fit`
-(BackupAndRestore); `ngram` counts. Every embedding method ends with
-`model.keras`, the embedding matrix `E` as one Keras `Embedding` layer.
+`softmax` and `rnnlm` are Keras models trained with `fit`, through the
+shared lifecycle (`apps.common.lifecycle`, `apps.embed.recipe`). The
+others keep their own loops, since no `fit` runs them: `sgns`, `cbow` and
+`glove` train with their sparse trainers (`word2vec.py`, `glove.py`) and
+checkpoint after every epoch into `backup/` (a
+`tf.train.CheckpointManager`: a killed run resumes from its last finished
+epoch and the data of the next epochs is drawn from the same seeds);
+`ngram` counts. `train` here gives them what the lifecycle gives the
+Keras methods: the resume check (`lifecycle.check_resume`), the corpus
+read once, the vocabulary and config in the run folder, the summary.
+Every embedding method ends with `model.keras`, the embedding matrix `E`
+as one Keras `Embedding` layer.
 """
 
 import csv
@@ -18,23 +23,23 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from apps.common import config as config_lib
+from apps.common import lifecycle
 from apps.common import runs
 from apps.common import training
-from apps.common.config import ConfigError
+from apps.common.runtime import apply_runtime
 from apps.embed import glove as glove_lib
 from apps.embed import word2vec
 from apps.embed.config import EmbedConfig
-from apps.embed.data import lm_dataset
+from apps.embed.data import VOCAB_FILE
+from apps.embed.data import corpus_name
+from apps.embed.data import read_corpus
+from apps.embed.lm import NGRAM_FILE
 from apps.embed.lm import KneserNeyLM
-from apps.embed.model import build_rnnlm
-from apps.embed.model import build_softmax_skipgram
 from apps.embed.model import embedding_model
 from pipelines.text.cooccurrence import cooccurrence_matrix
 from pipelines.text.skipgram import build_pair_dataset
-from pipelines.text.skipgram import iter_chunks
 from pipelines.text.skipgram import noise_table
-
-NGRAM_FILE = "ngram.npz"
 
 
 class EpochLog:
@@ -223,51 +228,6 @@ def train_glove(cfg: EmbedConfig, run_dir: Path, vocab, corpus) -> dict:
     }
 
 
-def train_softmax(cfg: EmbedConfig, run_dir: Path, vocab, corpus) -> dict:
-    """Skip-gram with a full softmax, trained with `fit` on the pairs of
-    one subsampling draw (small vocabularies only)."""
-    m = cfg.model
-    if len(vocab) > m.softmax_max_vocab:
-        raise ConfigError(
-            f"model.method: softmax over {len(vocab):,} words is too slow "
-            f"(model.softmax_max_vocab={m.softmax_max_vocab}); use sgns or "
-            "raise data.min_count"
-        )
-    centers, contexts = [], []
-    for c, t, _, _ in iter_chunks(
-        corpus,
-        vocab.counts,
-        window=m.window,
-        sample=m.sample,
-        seed=cfg.runtime.seed,
-    ):
-        centers.append(c)
-        contexts.append(t)
-    centers, contexts = np.concatenate(centers), np.concatenate(contexts)
-    batch = cfg.train.batch_size
-    ds = (
-        tf.data.Dataset.from_tensor_slices((centers, contexts))
-        .shuffle(min(len(centers), 1 << 20), seed=cfg.runtime.seed)
-        .batch(batch)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    steps = max(1, -(-len(centers) // batch))
-    model = build_softmax_skipgram(cfg, len(vocab), steps_per_epoch=steps)
-    start = time.time()
-    history = training.fit(model, ds, None, cfg.train, run_dir)
-    seconds = time.time() - start
-    vectors = model.get_layer("embedding").embeddings.numpy()
-    _finish_embeddings(run_dir, vectors)
-    epochs = len(history.history.get("loss", []))
-    return {
-        "method": "softmax",
-        "epochs_run": epochs,
-        "final_loss": float(history.history["loss"][-1]),
-        "pairs": int(len(centers)),
-        "train_seconds": round(seconds, 1),
-    }
-
-
 def train_ngram(cfg: EmbedConfig, run_dir: Path, vocab, splits) -> dict:
     """Counts a Kneser-Ney n-gram model; reports validation perplexity."""
     start = time.time()
@@ -283,39 +243,55 @@ def train_ngram(cfg: EmbedConfig, run_dir: Path, vocab, splits) -> dict:
     }
 
 
-def train_rnnlm(cfg: EmbedConfig, run_dir: Path, vocab, splits) -> dict:
-    """A GRU/LSTM language model with `fit` (resumes after a kill)."""
-    m = cfg.model
-    batch = cfg.train.batch_size
-    train_ds = lm_dataset(
-        splits["train"].ids,
-        m.sequence_length,
-        batch,
-        shuffle=True,
-        seed=cfg.runtime.seed,
-    )
-    val_ds = lm_dataset(
-        splits["valid"].ids, m.sequence_length, batch, shuffle=False
-    )
-    steps = int(train_ds.cardinality())
-    model = build_rnnlm(cfg, len(vocab), steps_per_epoch=steps)
-    print(
-        f"RNN language model: {model.count_params():,} parameters, "
-        f"{len(splits['train'].ids):,} training tokens "
-        f"(TensorBoard: tensorboard --logdir {run_dir / 'logs'})"
-    )
-    start = time.time()
-    history = training.fit(model, train_ds, val_ds, cfg.train, run_dir)
-    seconds = time.time() - start
-    training.save_trained(model, run_dir)
-    epochs = len(history.history.get("loss", []))
-    return {
-        "method": "rnnlm",
-        "epochs_run": epochs,
-        "final_loss": float(history.history["loss"][-1]),
-        "valid_perplexity": float(history.history["val_perplexity"][-1]),
-        "train_seconds": round(seconds, 1),
-        "tokens_per_second": round(
-            len(splits["train"].ids) * epochs / max(seconds, 1e-9)
-        ),
-    }
+# The sparse trainers, by `model.method` (`ngram` counts instead).
+OWN_LOOPS = {
+    "sgns": train_word2vec,
+    "cbow": train_word2vec,
+    "glove": train_glove,
+}
+OWN_LOOP_METHODS = (*OWN_LOOPS, "ngram")
+
+
+def train(cfg: EmbedConfig, run_dir: Path, *, resuming: bool = False) -> dict:
+    """Trains `sgns`, `cbow`, `glove` or `ngram` into `run_dir`; resumes
+    an interrupted run (only the keys `apps.common.lifecycle` allows may
+    differ from its saved config).
+
+    Returns:
+        The method's summary with the corpus' (also written as
+        `train_summary.json`).
+
+    Raises:
+        lifecycle.ConfigChanged: resuming with a key that may not change.
+    """
+    if cfg.model.method not in OWN_LOOP_METHODS:
+        raise ValueError(
+            f"Expected one of {OWN_LOOP_METHODS}. Received: "
+            f"model.method={cfg.model.method!r}"
+        )
+    run_dir = Path(run_dir)
+    changes = {}
+    if resuming:
+        saved = config_lib.resolve(
+            EmbedConfig, config_file=run_dir / runs.CONFIG_FILE
+        )
+        changes = lifecycle.check_resume(saved, cfg, run_dir)
+        print(f"Resuming {run_dir} from its last finished epoch")
+    apply_runtime(cfg.runtime)
+    print(f"Reading {corpus_name(cfg.data)}")
+    corpus = read_corpus(cfg, progress=True)
+    runs.ensure_dir(run_dir)
+    if changes:
+        for key, (old, new) in changes.items():
+            print(f"  {key}: {old!r} -> {new!r}")
+        lifecycle.record_resume(run_dir, changes)
+    corpus.vocab.save(run_dir / VOCAB_FILE)
+    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
+    if cfg.model.method == "ngram":
+        summary = train_ngram(cfg, run_dir, corpus.vocab, corpus.splits)
+    else:
+        trainer = OWN_LOOPS[cfg.model.method]
+        summary = trainer(cfg, run_dir, corpus.vocab, corpus.splits["train"])
+    summary.update(corpus.summary())
+    runs.write_json(run_dir / "train_summary.json", summary)
+    return summary

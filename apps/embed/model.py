@@ -9,9 +9,13 @@ embedding matrix `E` (`e_w = E o_w`, a row lookup) as the single
 import keras
 import numpy as np
 
-from apps.common import training
+from apps.common import optimizers
+from apps.common.config import ConfigError
 from apps.embed.config import EmbedConfig
 from layers.metrics.text import Perplexity
+
+# The vocabulary size `apps.inspect` assumes when `data.max_vocab` is 0.
+INSPECT_VOCAB = 10000
 
 
 def embedding_model(vectors: np.ndarray) -> keras.Model:
@@ -43,7 +47,7 @@ def build_softmax_skipgram(
     model = keras.Model(center, logits, name="softmax_skipgram")
     total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     model.compile(
-        optimizer=training.make_optimizer(
+        optimizer=optimizers.make_optimizer(
             cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -72,10 +76,45 @@ def build_rnnlm(
     model = keras.Model(ids, logits, name="rnnlm")
     total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     model.compile(
-        optimizer=training.make_optimizer(
+        optimizer=optimizers.make_optimizer(
             cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=[Perplexity(padding_id=None)],
     )
     return model
+
+
+def inspect_model(cfg: EmbedConfig) -> tuple[keras.Model, list[str]]:
+    """The untrained Keras model of `model.method`, for `python -m
+    apps.inspect`: `build_softmax_skipgram` or `build_rnnlm`, or, for the
+    methods trained outside Keras (`sgns`, `cbow`, `glove`), the
+    `embedding_model` they save. The vocabulary size comes from the
+    corpus; `data.max_vocab` (or `INSPECT_VOCAB` when 0) stands in.
+
+    Returns:
+        `(model, notes)`: the model and notes on what was assumed.
+
+    Raises:
+        ConfigError: for `ngram`, which has no Keras model.
+    """
+    m = cfg.model
+    if m.method == "ngram":
+        raise ConfigError(
+            "--app embed: model.method=ngram is a Kneser-Ney count model "
+            "with no Keras model to inspect (try model.method=rnnlm)"
+        )
+    vocab = cfg.data.max_vocab or INSPECT_VOCAB
+    notes = [
+        f"a vocabulary of {vocab:,} words (data.max_vocab, or "
+        f"{INSPECT_VOCAB:,} when 0; the real size comes from the corpus)"
+    ]
+    if m.method == "softmax":
+        return build_softmax_skipgram(cfg, vocab), notes
+    if m.method == "rnnlm":
+        return build_rnnlm(cfg, vocab), notes
+    notes.append(
+        f"model.method={m.method} trains outside Keras; shown is the model "
+        "it saves, the embedding matrix E as one Embedding layer"
+    )
+    return embedding_model(np.zeros((vocab, m.dim), np.float32)), notes

@@ -8,23 +8,26 @@ against Keras, and the 1x1 reductions' savings of inception modules.
 With no arguments it inspects the detector.
 """
 
-from apps.common.runtime import quiet_tensorflow
+from apps.common.runtime import start_tensorflow
 
-quiet_tensorflow()
+start_tensorflow()
 
 import sys  # noqa: E402
 
 from apps.common import cli  # noqa: E402
 from apps.common.apps import app_names  # noqa: E402
 
-PROG = "python -m apps.inspect"
-DESCRIPTION = (
+APP = cli.AppCli(
+    "inspect",
+    type(None),  # a tool over other apps' configs: no config of its own
     "What a model costs before you train it: per-layer output size "
     "O = (I - F + P_start + P_end) / S + 1, padding, parameters, receptive "
     "field, FLOPs and activation memory, checked against Keras. With no "
-    "verb, inspects the detector's default config."
+    "verb, inspects the detector's default config.",
+    [],
 )
-EXAMPLES = [
+PROG = APP.prog
+APP.examples = [
     f"{PROG}",
     f"{PROG} model --app detect",
     f"{PROG} model --app detect --config apps/detect/configs/tiny.yaml "
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     # `python -m apps.inspect --app detect` reads as the `model` verb.
     if argv and argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
         argv = ["model", *argv]
-    return cli.main(PROG, DESCRIPTION, VERBS, EXAMPLES, demo, argv)
+    return cli.main(APP, VERBS, demo, argv)
 
 
 if __name__ == "__main__":

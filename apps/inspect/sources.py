@@ -2,66 +2,18 @@
 SavedModel.
 
 An app's model is built untrained from its config (defaults, `--config`,
-`--set`), through `apps.common.apps.load_app`, never by importing the app.
-An app may define `inspect_model(cfg) -> keras.Model`; otherwise its
-`build_model` is called with the arguments that only data would give
-replaced by stand-ins that change no cost (detect: placeholder anchors,
-whose values do not enter any shape; face: the number of training
-identities the config implies; translate: `data.vocab_size` for both
-vocabularies, whereas a character tokenizer's real size comes from the
-data).
+`--set`) by the app's own `model.inspect_model(cfg)`, found through
+`apps.common.apps.load_app`: inspect imports no app and knows none of
+their internals.
 """
 
-import dataclasses
-import inspect
 from pathlib import Path
 
 import keras
 
 from apps.common import config as config_lib
 from apps.common.apps import load_app
-from apps.common.config import ConfigError
 from apps.common.runs import RunError
-
-
-def _detect_model(handle, cfg):
-    m = cfg.model
-    if m.head == "yolo" and not m.anchors:
-        # Anchor values never enter a shape or a parameter count.
-        anchors = [[0.1 * (i + 1)] * 2 for i in range(m.num_anchors)]
-        cfg = dataclasses.replace(
-            cfg, model=dataclasses.replace(m, anchors=anchors)
-        )
-    return handle.build_model(cfg), []
-
-
-def _face_model(handle, cfg):
-    d = cfg.data
-    classes = max(2, d.num_identities - d.num_test_identities)
-    model = handle.build_model(cfg, num_classes=classes)
-    notes = []
-    if cfg.model.loss == "arcface":
-        notes.append(
-            f"ArcFace head sized for {classes} training identities "
-            "(data.num_identities - data.num_test_identities)"
-        )
-    return model, notes
-
-
-def _translate_model(handle, cfg):
-    vocab = cfg.data.vocab_size
-    model = handle.build_model(cfg, vocab, vocab)
-    return model, [
-        f"vocabularies of data.vocab_size = {vocab} tokens each (a "
-        "character tokenizer's real size comes from the data)"
-    ]
-
-
-ADAPTERS = {
-    "detect": _detect_model,
-    "face": _face_model,
-    "translate": _translate_model,
-}
 
 
 def model_from_app(
@@ -70,36 +22,13 @@ def model_from_app(
     """Builds app `name`'s untrained model from its resolved config.
 
     Returns:
-        `(model, notes)`: notes say what stand-ins were used.
+        `(model, notes)`: notes say what stand-ins the app used.
     """
     handle = load_app(name)
     cfg = config_lib.resolve(
         handle.config_cls, config_file=config_file, sets=sets
     )
-    if handle.inspect_model is not None:
-        return handle.inspect_model(cfg), []
-    if name in ADAPTERS:
-        return ADAPTERS[name](handle, cfg)
-    if handle.build_model is None:
-        raise ConfigError(
-            f"--app {name}: the app has neither inspect_model(cfg) nor "
-            "build_model(cfg)"
-        )
-    required = [
-        p.name
-        for p in list(
-            inspect.signature(handle.build_model).parameters.values()
-        )[1:]
-        if p.default is inspect.Parameter.empty
-        and p.kind
-        not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    ]
-    if required:
-        raise ConfigError(
-            f"--app {name}: build_model needs {', '.join(required)}; add "
-            "inspect_model(cfg) to the app"
-        )
-    return handle.build_model(cfg), []
+    return handle.inspect_model(cfg)
 
 
 def model_from_file(path: str | Path) -> keras.Model:

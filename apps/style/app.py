@@ -19,11 +19,14 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from apps.common import config as config_lib
+from apps.common import lifecycle
 from apps.common import plots
 from apps.common import runs
 from apps.common.runtime import apply_runtime
 from apps.style import images as images_lib
 from apps.style.config import StyleConfig
+from apps.style.folders import RESULT_FILE
+from apps.style.folders import STATE_FILE
 from apps.style.model import build_extractor
 from apps.style.model import cost_weights
 from apps.style.model import layer_names
@@ -32,23 +35,9 @@ from layers.losses.style import gram_matrix
 from layers.losses.style import style_cost
 from layers.losses.style import total_variation
 
-STATE_FILE = "state.npz"
-RESULT_FILE = "result.png"
 SIDE_BY_SIDE_FILE = "side_by_side.png"
-
-
-def inspect_model(cfg: StyleConfig) -> keras.Model:
-    """The extractor at `images.size` square, for `python -m apps.inspect
-    --app style` (VGG19 `imagenet` weights are swapped for `none` there:
-    inspection never downloads, and weights change no cost)."""
-    import dataclasses
-
-    if cfg.extractor.name == "vgg19" and cfg.extractor.weights == "imagenet":
-        cfg = dataclasses.replace(
-            cfg,
-            extractor=dataclasses.replace(cfg.extractor, weights="none"),
-        )
-    return build_extractor(cfg, cfg.images.size)
+# Keys a resumed run may change.
+RESUMABLE = ("optimize.steps", "optimize.save_every", "optimize.verbose")
 
 
 def style_weights(cfg: StyleConfig, count: int) -> list[float]:
@@ -144,6 +133,26 @@ def _load_state(run_dir: Path, optimizer, variable) -> int:
         return int(data["step"])
 
 
+def train(cfg: StyleConfig, run_dir: Path, *, resuming: bool = False) -> dict:
+    """`stylize` as the shared `train` verb calls it: a resumed run may
+    change only the steps and how often it saves and talks (the others
+    would change what the saved image and Adam state mean).
+
+    Raises:
+        ConfigChanged: resuming with another key changed.
+    """
+    if resuming:
+        saved = config_lib.resolve(
+            StyleConfig, config_file=Path(run_dir) / runs.CONFIG_FILE
+        )
+        changes = lifecycle.check_resume(
+            saved, cfg, run_dir, prefixes=RESUMABLE
+        )
+        if changes:
+            lifecycle.record_resume(run_dir, changes)
+    return stylize(cfg, run_dir, resuming=resuming)
+
+
 def stylize(cfg: StyleConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     """Optimises `G` and writes the run folder (see the module docstring).
 
@@ -153,10 +162,6 @@ def stylize(cfg: StyleConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     """
     apply_runtime(cfg.runtime)
     run_dir = Path(run_dir)
-    if resuming:
-        cfg = config_lib.resolve(
-            StyleConfig, config_file=run_dir / runs.CONFIG_FILE
-        )
     content, content_name = images_lib.load_content(cfg.images)
     style, style_name = images_lib.load_style(
         cfg.images, content.shape[0], content.shape[1]

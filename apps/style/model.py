@@ -12,6 +12,7 @@
   or `none`.
 """
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -189,3 +190,20 @@ def build_extractor(cfg: StyleConfig, size: int | None = None) -> keras.Model:
     model = keras.Model(inputs, outputs, name=f"{e.name}_extractor")
     model.trainable = False
     return model
+
+
+def inspect_model(cfg: StyleConfig) -> tuple[keras.Model, list[str]]:
+    """The extractor at `images.size` square, for `python -m apps.inspect
+    --app style` (VGG19 `imagenet` weights are swapped for `none` there:
+    inspection never downloads, and weights change no cost).
+
+    Returns:
+        `(model, notes)`: the extractor and notes on what was assumed
+        (none).
+    """
+    if cfg.extractor.name == "vgg19" and cfg.extractor.weights == "imagenet":
+        cfg = dataclasses.replace(
+            cfg,
+            extractor=dataclasses.replace(cfg.extractor, weights="none"),
+        )
+    return build_extractor(cfg, cfg.images.size), []

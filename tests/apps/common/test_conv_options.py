@@ -20,7 +20,7 @@ def test_unknown_choice_names_the_key(cls, key, value):
 
 
 def test_face_embedder_follows_the_config():
-    from apps.face.app import build_model
+    from apps.face.model import build_model
 
     cfg = resolve(
         FaceConfig,

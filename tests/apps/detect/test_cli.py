@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from apps.common import config as config_lib
 from apps.detect.__main__ import main
+from apps.detect.config import DetectConfig
+from tests.helpers import assert_resume_refused
+from tests.helpers import interrupted_copy
+from tests.helpers import main_under_runs_root
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = str(ROOT / "apps" / "detect" / "configs" / "tiny.yaml")
@@ -236,6 +241,7 @@ def test_tune_writes_a_best_config_usable_with_config(runs_root, capsys):
 
 
 def test_killed_train_resumes_from_last_epoch(tmp_path):
+    epochs = 20
     env = dict(os.environ, DLSUITE_RUNS=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
     cmd = [
         sys.executable,
@@ -245,7 +251,7 @@ def test_killed_train_resumes_from_last_epoch(tmp_path):
         "--config",
         TINY,
         "--set",
-        "train.epochs=40",
+        f"train.epochs={epochs}",
         "--run",
         "r",
     ]
@@ -270,20 +276,19 @@ def test_killed_train_resumes_from_last_epoch(tmp_path):
     assert (run / "backup").exists()
     assert not (run / "model.keras").exists()
     done = len((run / "history.csv").read_text().splitlines()) - 1
-    assert 2 <= done < 40
-    cmd[cmd.index("train.epochs=40")] = "train.epochs=40"
+    assert 2 <= done < epochs
     proc = subprocess.run(
         cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Resuming" in proc.stdout
-    epochs = [
+    logged = [
         int(line.split(",")[0])
         for line in (run / "history.csv").read_text().splitlines()[1:]
     ]
-    # Every epoch 0..39 ran; the one interrupted mid-way ran again at most.
-    assert sorted(set(epochs)) == list(range(40))
-    assert len(epochs) <= 41
+    # Every epoch ran; the one interrupted mid-way ran again at most.
+    assert sorted(set(logged)) == list(range(epochs))
+    assert len(logged) <= epochs + 1
     assert (run / "model.keras").is_file()
     assert not (run / "backup").exists()
 
@@ -415,3 +420,32 @@ def test_transfer_learning_from_a_local_weights_file(
     head_before = source.get_layer("yolo_head").get_weights()[0]
     head_after = tuned.get_layer("yolo_head").get_weights()[0]
     assert not np.array_equal(head_before, head_after)  # the head trained
+
+
+def test_resume_with_a_changed_model_key_is_refused_key_by_key(
+    tiny_run, tmp_path
+):
+    run = interrupted_copy(tiny_run, tmp_path, "detect", "r")
+    argv = ["train", "--config", TINY, "--run", "r"]
+    assert_resume_refused(
+        main,
+        tmp_path,
+        argv + ["--set", "model.width=0.5", "--set", "data.seed=7"],
+        ["data.seed", "model.width"],
+    )
+    assert not (run / "model.keras").exists()
+
+
+def test_resume_with_more_epochs_applies_and_is_recorded(tiny_run, tmp_path):
+    run = interrupted_copy(tiny_run, tmp_path, "detect", "r")
+    saved = config_lib.resolve(DetectConfig, config_file=run / "config.yaml")
+    more = saved.train.epochs + 1
+    argv = ["train", "--run", "r", "--set", f"train.epochs={more}"]
+    assert main_under_runs_root(main, tmp_path, argv) == 0
+    log = json.loads((run / "resumes.json").read_text())
+    assert log["resumes"][-1]["changed"] == {
+        "train.epochs": {"saved": saved.train.epochs, "new": more}
+    }
+    now = config_lib.resolve(DetectConfig, config_file=run / "config.yaml")
+    assert now.train.epochs == more
+    assert now.model.anchors == saved.model.anchors

@@ -8,6 +8,8 @@ import pytest
 from apps.embed import methods
 from apps.embed.__main__ import main
 from tests.apps.embed.conftest import TINY
+from tests.helpers import assert_resume_refused
+from tests.helpers import interrupted_copy
 
 
 @pytest.fixture
@@ -142,8 +144,8 @@ def test_export_reloads_in_fresh_process(tiny_run, capsys):
 
 def test_word2vec_text_loads_in_gensim(tiny_run, tmp_path):
     gensim = pytest.importorskip("gensim")
-    from apps.embed.app import load_vectors
     from apps.embed.exports import write_word2vec_text
+    from apps.embed.inference import load_vectors
 
     _, wv = load_vectors(tiny_run)
     path = tmp_path / "vectors.txt"
@@ -215,7 +217,7 @@ def test_ngram_train_evaluate_sample(runs_root, capsys):
     assert "no word vectors" in _err_line(capsys)
 
 
-def test_rnnlm_train_evaluate_sample(runs_root, capsys):
+def test_rnnlm_train_evaluate_sample(runs_root, tmp_path, capsys):
     assert main(_train("--method", "rnnlm", "--run", "lm")) == 0
     run = runs_root / "embed" / "lm"
     assert main(["evaluate", "--run", str(run), "--split", "valid"]) == 0
@@ -228,6 +230,14 @@ def test_rnnlm_train_evaluate_sample(runs_root, capsys):
     capsys.readouterr()
     assert main(["sample", "--run", str(run), "--length", "4"]) == 0
     assert len(capsys.readouterr().out.split()) == 4
+    # The shared lifecycle refuses to resume it with a changed model key.
+    copy = interrupted_copy(run, tmp_path, "embed", "lm2")
+    argv = _train("--method", "rnnlm", "--run", "lm2")
+    keys = ["model.units"]
+    assert_resume_refused(
+        main, tmp_path, argv + ["--set", "model.units=8"], keys
+    )
+    assert not (copy / "model.keras").exists()
 
 
 @pytest.mark.parametrize(
@@ -266,6 +276,20 @@ def test_killed_training_resumes(runs_root, monkeypatch, capsys):
         (runs_root / "embed" / "r" / "train_summary.json").read_text()
     )
     assert summary["epochs_run"] == 1 and calls == [0, 1]
+
+
+def test_resume_with_a_changed_model_key_is_refused_key_by_key(
+    tiny_run, tmp_path
+):
+    run = interrupted_copy(tiny_run, tmp_path, "embed", "r")
+    argv = ["train", "--config", TINY, "--run", "r"]
+    assert_resume_refused(
+        main,
+        tmp_path,
+        argv + ["--set", "model.dim=8", "--method", "cbow"],
+        ["model.dim", "model.method"],
+    )
+    assert not (run / "model.keras").exists()
 
 
 @pytest.mark.slow  # two keras-tuner trials: about 12 s

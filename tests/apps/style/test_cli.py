@@ -10,6 +10,7 @@ import pytest
 
 from apps.style import app
 from apps.style.__main__ import main
+from tests.helpers import assert_resume_refused
 from tests.helpers import main_under_runs_root
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -184,3 +185,29 @@ def test_sigkill_then_resume(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert 5 <= metrics["resumed_at"] < 400
     assert (run / "steps" / "step_0400.png").is_file()
+
+
+def test_resume_with_a_changed_image_size_is_refused(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "style" / "r"
+    run.mkdir(parents=True)
+    for name in ("config.yaml", "state.npz"):  # killed before result.png
+        shutil.copy(tiny_run / name, run / name)
+    argv = ["train", "--config", TINY, "--run", "r"]
+    assert_resume_refused(
+        main,
+        tmp_path,
+        argv + ["--set", "images.size=48"],
+        ["images.size"],
+    )
+    # More steps may change: the run resumes and records it.
+    code = main_under_runs_root(
+        main, tmp_path, argv + ["--set", "optimize.steps=6"]
+    )
+    assert code == 0
+    log = json.loads((run / "resumes.json").read_text())
+    assert log["resumes"][-1]["changed"] == {
+        "optimize.steps": {"saved": 4, "new": 6}
+    }
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 6

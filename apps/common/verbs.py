@@ -1,0 +1,447 @@
+"""The verbs every app shares, as parser + handler shells.
+
+An app's `__main__.py` lists its verbs by calling these factories with its
+`cli.AppCli`; each handler resolves what the command line says and calls
+the same-named plain function of `apps.<app>.app`:
+
+- `train(cfg, run_dir, *, resuming)`, `tune(cfg, run_dir)`,
+  `probe_setup(cfg, *, batch_size, overfit)` (sanity, lr-find);
+- `evaluate(run_dir, **options)`, `predict(run_dir, **options)`,
+  `export(run_dir, **options)`, where `options` are the app's own flags.
+
+The app passes a `report(result, args)` that prints the result for a
+person (default: indented JSON).
+"""
+
+import argparse
+import sys
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from pathlib import Path
+
+from apps.common.cli import EXIT_OK
+from apps.common.cli import EXIT_UNEXPECTED
+from apps.common.cli import AppCli
+from apps.common.cli import Verb
+from apps.common.cli import add_config_arguments
+from apps.common.cli import add_run_argument
+from apps.common.cli import print_json
+from apps.common.cli import ranged
+
+Report = Callable[[object, argparse.Namespace], None]
+
+
+def print_report(result, args: argparse.Namespace) -> None:
+    """The default report: the result as indented JSON."""
+    print_json(result)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """`train`'s arguments in every app: config, `--run`, `--overwrite`."""
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--run", metavar="NAME", help="run name (default: dated)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run of the same name",
+    )
+
+
+def train(
+    app: AppCli,
+    help_text: str,
+    *,
+    name: str = "train",
+    aliases: Sequence[str] = (),
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    sets_of: Callable[[argparse.Namespace], list[str]] | None = None,
+    run_dir_for: Callable | None = None,
+    report: Report = print_report,
+) -> Verb:
+    """The `train` verb: resolve the config, pick (or resume) the run
+    folder, call `app.train(cfg, run_dir, resuming=...)`, report its
+    summary. A resumed run starts from its saved config: `--config` and
+    `--set` may then change only what `apps.common.lifecycle` allows.
+
+    Args:
+        app: the app.
+        help_text: the verb's help line.
+        name: the verb's name; `aliases` other names for it.
+        add_arguments: the app's own flags beside the shared ones.
+        sets_of: turns those flags into `--set` items, applied last.
+        run_dir_for: `(app name, run name, overwrite=) -> (run_dir,
+            resuming)` (default: `apps.common.runs.run_dir_for_training`).
+        report: prints the summary (default: indented JSON).
+    """
+    from apps.common import lifecycle
+    from apps.common import runs
+
+    choose = run_dir_for or runs.run_dir_for_training
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        add_train_arguments(parser)
+        if add_arguments is not None:
+            add_arguments(parser)
+
+    def handler(args) -> int:
+        run_dir, resuming = choose(app.name, args.run, overwrite=args.overwrite)
+        sets = list(args.sets) + (sets_of(args) if sets_of else [])
+        cfg = lifecycle.resolve_for_run(
+            app.config_cls,
+            run_dir,
+            resuming=resuming,
+            config_file=args.config,
+            sets=sets,
+        )
+        report(app.load().train(cfg, run_dir, resuming=resuming), args)
+        print(f"Run folder: {run_dir}")
+        return EXIT_OK
+
+    return Verb(name, help_text, add, handler, aliases=tuple(aliases))
+
+
+def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    """`tune`'s arguments in every app: config, the sweep's `--run` and
+    `--distributed`."""
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--run", metavar="NAME", help="sweep name (default: dated)"
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help=(
+            "join a keras-tuner distributed sweep as the chief or a worker, "
+            "as KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and "
+            "KERASTUNER_ORACLE_PORT say (needs --run)"
+        ),
+    )
+
+
+def tune(app: AppCli, help_text: str) -> Verb:
+    """The `tune` verb: a sweep over the config's `tune.space` in a new
+    run folder, then how to train with its best config. With
+    `--distributed` this process is the chief or a worker of a keras-tuner
+    distributed sweep (`apps.common.tuning`); a worker writes only its own
+    folder."""
+    from apps.common import config as config_lib
+    from apps.common import runs
+    from apps.common import tuning
+
+    def handler(args) -> int:
+        role = tuning.check_distributed_flag(args.distributed)
+        if role is not None and not args.run:
+            raise config_lib.ConfigError(
+                "tune --distributed: expected --run NAME, the same for the "
+                "chief and every worker"
+            )
+        cfg = config_lib.resolve(
+            app.config_cls, config_file=args.config, sets=args.sets
+        )
+        run_dir, _ = runs.run_dir_for_training(
+            app.name, args.run or runs.timestamped("tune"), overwrite=False
+        )
+        run_dir = tuning.sweep_dir(run_dir, role)
+        result = app.load().tune(cfg, run_dir)
+        print_json({k: v for k, v in result.items() if k != "trials"})
+        best = result.get("best_config")
+        if best:
+            print(f"Use the best config with: {app.prog} train --config {best}")
+        return EXIT_OK
+
+    return Verb("tune", help_text, add_tune_arguments, handler)
+
+
+def add_sanity_arguments(parser: argparse.ArgumentParser) -> None:
+    """`sanity`'s arguments in every app."""
+    from apps.common import sanity
+
+    add_config_arguments(parser)
+    positive = ranged(int, lambda v: v >= 1, ">= 1")
+    parser.add_argument(
+        "--batch-size", type=positive, default=8, help="the batch to overfit"
+    )
+    parser.add_argument(
+        "--steps",
+        type=positive,
+        default=sanity.DEFAULT_STEPS,
+        help="the most training steps on that batch",
+    )
+    parser.add_argument(
+        "--target",
+        type=ranged(float, lambda v: 0 < v < 1, "in (0, 1)"),
+        default=sanity.DEFAULT_TARGET,
+        help="pass when the loss falls to this fraction of its first value",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=ranged(float, lambda v: v > 0, "> 0"),
+        default=sanity.DEFAULT_TOLERANCE,
+        help="largest relative error of a gradient check",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON"
+    )
+
+
+def sanity(app: AppCli) -> Verb:
+    """The `sanity` verb: the cheatsheet's "overfit a small batch" and a
+    gradient check of the model's custom parts, on a fresh model from the
+    config (`apps.common.sanity`). Exit 0 when every check passes, 1 when
+    one fails."""
+    from apps.common import config as config_lib
+    from apps.common import sanity as sanity_lib
+
+    def handler(args) -> int:
+        cfg = config_lib.resolve(
+            app.config_cls, config_file=args.config, sets=args.sets
+        )
+        model, batches = app.load().probe_setup(
+            cfg, batch_size=args.batch_size, overfit=True
+        )
+        batch = next(iter(batches))
+        gradients = sanity_lib.check_custom_gradients(
+            model, batch, tolerance=args.tolerance, seed=cfg.runtime.seed
+        )
+        overfit = sanity_lib.overfit_batch(
+            model, batch, steps=args.steps, target=args.target
+        )
+        passed = overfit["passed"] and all(r["passed"] for r in gradients)
+        if args.json:
+            print_json(
+                {"passed": passed, "overfit": overfit, "gradients": gradients}
+            )
+        else:
+            for line in sanity_lib.report_lines(overfit, gradients):
+                print(line)
+        if not passed:
+            print(
+                f"{app.name} sanity: FAIL: see the lines above (a model that "
+                "cannot overfit one batch, or a gradient that disagrees "
+                "with its finite difference, has a bug to fix before "
+                "training)",
+                file=sys.stderr,
+            )
+            return EXIT_UNEXPECTED
+        print(f"{app.name} sanity: PASS")
+        return EXIT_OK
+
+    return Verb(
+        "sanity",
+        "overfit one batch and gradient-check the custom parts of a fresh "
+        "model (the cheatsheet's sanity checks)",
+        add_sanity_arguments,
+        handler,
+    )
+
+
+def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
+    """`lr-find`'s arguments in every app."""
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--batch-size",
+        type=ranged(int, lambda v: v >= 1, ">= 1"),
+        help="the batch size (default: the config's train.batch_size)",
+    )
+    rate = ranged(float, lambda v: v > 0, "> 0")
+    parser.add_argument("--start", type=rate, default=1e-7)
+    parser.add_argument("--stop", type=rate, default=1.0)
+    parser.add_argument(
+        "--steps", type=ranged(int, lambda v: v >= 5, ">= 5"), default=100
+    )
+    parser.add_argument(
+        "--output",
+        metavar="PNG",
+        help="the plot (default: saved_models/<app>/lr_find/<date>.png, "
+        "with the curve as .json beside it)",
+    )
+
+
+def lr_find(app: AppCli) -> Verb:
+    """The `lr-find` verb: the learning-rate range test
+    (`apps.common.lr_finder`) on a fresh model from the config; prints
+    the suggested rates and writes the loss-vs-rate plot."""
+    from apps.common import config as config_lib
+    from apps.common import lr_finder
+    from apps.common import runs
+
+    def handler(args) -> int:
+        cfg = config_lib.resolve(
+            app.config_cls, config_file=args.config, sets=args.sets
+        )
+        if args.start >= args.stop:
+            raise config_lib.ConfigError(
+                f"--start/--stop: expected start < stop, received "
+                f"{args.start} and {args.stop}"
+            )
+        batch_size = args.batch_size or cfg.train.batch_size
+        model, batches = app.load().probe_setup(cfg, batch_size=batch_size)
+        result = lr_finder.find_learning_rate(
+            model,
+            batches,
+            start=args.start,
+            stop=args.stop,
+            steps=args.steps,
+            progress=cfg.train.verbose != 0,
+        )
+        out = Path(
+            args.output
+            or runs.default_root()
+            / app.name
+            / "lr_find"
+            / f"{runs.timestamped('lr_find')}.png"
+        )
+        lr_finder.plot_range_test(result, out)
+        runs.write_json(out.with_suffix(".json"), result)
+        print(
+            f"steepest descent at lr {result['steepest']:.3g}; a tenth of "
+            f"the minimum's lr: {result['min_over_10']:.3g}"
+            if result["steepest"]
+            else "too few steps before the loss diverged for a suggestion"
+        )
+        print(f"Plot: {out} (set it with --set optimizer.learning_rate=LR)")
+        return EXIT_OK
+
+    return Verb(
+        "lr-find",
+        "the learning-rate range test on a fresh model: loss against an "
+        "exponentially growing rate, with suggested rates and a plot",
+        add_lr_find_arguments,
+        handler,
+    )
+
+
+def on_run(
+    app: AppCli,
+    name: str,
+    help_text: str,
+    *,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    options: Sequence[str] | Mapping[str, str] = (),
+    report: Report = print_report,
+    function: str | None = None,
+) -> Verb:
+    """A verb on an existing run: `--run PATH` plus the app's own flags;
+    calls `app.<function>(Path(run), **{o: args.o for o in options})` and
+    hands the result to `report`.
+
+    Args:
+        app: the app.
+        name: the verb, e.g. `evaluate`.
+        help_text: its help line.
+        add_arguments: adds the app's own flags (after `--run`).
+        options: the flag destinations passed on as keyword arguments
+            (a mapping renames them: `{"input": "input_path"}`).
+        report: prints the result.
+        function: the name in `apps.<app>.app` (default: `name` with
+            dashes as underscores).
+    """
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        add_run_argument(
+            parser, help_text=f"run folder, e.g. saved_models/{app.name}/NAME"
+        )
+        if add_arguments is not None:
+            add_arguments(parser)
+
+    def handler(args) -> int:
+        call = getattr(app.load(), function or name.replace("-", "_"))
+        names = (
+            options
+            if isinstance(options, Mapping)
+            else {key: key for key in options}
+        )
+        result = call(
+            Path(args.run),
+            **{kwarg: getattr(args, key) for key, kwarg in names.items()},
+        )
+        report(result, args)
+        return EXIT_OK
+
+    return Verb(name, help_text, add, handler)
+
+
+def add_split_argument(
+    choices: Sequence[str] = ("val", "test"), default: str = "test"
+) -> Callable[[argparse.ArgumentParser], None]:
+    """`--split` of `evaluate`."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--split", default=default, choices=list(choices))
+
+    return add
+
+
+def evaluate(
+    app: AppCli,
+    help_text: str,
+    *,
+    report: Report = print_report,
+    add_arguments: Callable | None = None,
+    options: Sequence[str] | Mapping[str, str] = (),
+) -> Verb:
+    """`evaluate --run PATH [--split S]`: `app.evaluate(run, split=S,
+    **options)`. Apps that add flags pass `add_arguments` (which must add
+    `--split` when `split` is among `options`)."""
+    if add_arguments is None:
+        add_arguments, options = add_split_argument(), ("split", *options)
+    return on_run(
+        app,
+        "evaluate",
+        help_text,
+        add_arguments=add_arguments,
+        options=options,
+        report=report,
+    )
+
+
+def predict(
+    app: AppCli,
+    help_text: str,
+    *,
+    report: Report = print_report,
+    add_arguments: Callable | None = None,
+    options: Sequence[str] | Mapping[str, str] = (),
+) -> Verb:
+    """`predict --run PATH ...`: `app.predict(run, **options)`."""
+    return on_run(
+        app,
+        "predict",
+        help_text,
+        add_arguments=add_arguments,
+        options=options,
+        report=report,
+    )
+
+
+def export(
+    app: AppCli,
+    help_text: str,
+    *,
+    report: Report = print_report,
+    add_arguments: Callable | None = None,
+    options: Sequence[str] | Mapping[str, str] = (),
+) -> Verb:
+    """`export --run PATH ...`: `app.export(run, **options)`."""
+    return on_run(
+        app,
+        "export",
+        help_text,
+        add_arguments=add_arguments,
+        options=options,
+        report=report,
+    )
+
+
+def standard(
+    app: AppCli, *, train_help: str, tune_help: str | None = None
+) -> list[Verb]:
+    """`sanity`, `lr-find` and `train` (and `tune` with `tune_help`): the
+    verbs whose shells need nothing app-specific."""
+    verbs = [sanity(app), lr_find(app), train(app, train_help)]
+    if tune_help:
+        verbs.append(tune(app, tune_help))
+    return verbs
