@@ -56,7 +56,7 @@ def _hub_translator(cfg, model, tokenizers, sampler):
     """strings -> best translations, with a KerasHub sampler."""
     import tensorflow as tf
 
-    from apps.translate.app import max_source_tokens
+    from apps.translate.inference import max_source_tokens
 
     source_tok, target_tok = tokenizers
     limit = max_source_tokens(cfg)
@@ -166,11 +166,13 @@ def main(argv=None) -> int:
 
     from apps.translate import app
     from apps.translate.data import load_pairs
+    from apps.translate.inference import load_run
+    from apps.translate.inference import make_translator
     from layers.metrics.text import sacrebleu_score
 
     _env.header("Translation decoding speed: ours (export) vs KerasHub")
     run_dir = args.run.resolve()
-    cfg, model, tokenizers = app.load_run(run_dir)
+    cfg, model, tokenizers = load_run(run_dir)
     if cfg.decoding.beam_size != args.beam:
         raise SystemExit(
             f"{run_dir}/config.yaml: decoding.beam_size is "
@@ -193,7 +195,7 @@ def main(argv=None) -> int:
     heuristic = dataclasses.replace(
         cfg, decoding=dataclasses.replace(cfg.decoding, stop="heuristic")
     )
-    quick = app.make_translator(heuristic, model, tokenizers)
+    quick = make_translator(heuristic, model, tokenizers)
     systems = {
         ("ours (SavedModel)", "greedy"): signature("translate_greedy"),
         ("ours (SavedModel)", f"beam {args.beam}"): signature("translate"),

@@ -133,17 +133,19 @@ def steps_and_examples(runs: Path, overrides: list[str]) -> tuple[int, int]:
     kept = int(re.search(r" on ([\d,]+) pairs", log).group(1).replace(",", ""))
     sys.path.insert(0, str(ROOT))
     from apps.common import config as config_lib
-    from apps.translate import app
     from apps.translate.config import TranslateConfig
+    from apps.translate.data import build_tokenizers
+    from apps.translate.data import load_pairs
+    from apps.translate.data import make_dataset
 
     cfg = config_lib.resolve(
         TranslateConfig,
         config_file=ROOT / "apps/translate/configs/tiny.yaml",
         sets=overrides,
     )
-    pairs = app.load_pairs(cfg.data, ("train",))
-    tokenizers = app.build_tokenizers(cfg.data, *pairs["train"])
-    ds, _ = app.make_dataset(cfg, pairs["train"], tokenizers, shuffle=True)
+    pairs = load_pairs(cfg.data, ("train",))
+    tokenizers = build_tokenizers(cfg.data, *pairs["train"])
+    ds, _ = make_dataset(cfg, pairs["train"], tokenizers, shuffle=True)
     return int(ds.cardinality()), kept
 
 

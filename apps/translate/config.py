@@ -8,6 +8,7 @@ from apps.common.config import RuntimeConfig
 from apps.common.config import TrainConfig
 from apps.common.config import TuneConfig
 from apps.common.config import check
+from apps.common.config import search
 from apps.common.config import validate_common
 
 SOURCES = ("dates", "parallel", "tsv", "multi30k", "tfds")
@@ -65,7 +66,12 @@ class DataConfig:
 class ModelConfig:
     """`rnn`: encoder-decoder GRU/LSTM with the cheatsheet's attention
     (`attention: bahdanau|luong`); `transformer`: a small pre-LN
-    Transformer with a key/value cache for decoding."""
+    Transformer with a key/value cache for decoding.
+
+    `width`, when not 0, sizes both: `units = d_model = width` and
+    `ff_dim = 2 * width` (the one size knob of `tune`'s default space);
+    `train` records the spelled-out sizes (`with_width`).
+    """
 
     architecture: str = "rnn"
     cell: str = "gru"
@@ -80,6 +86,7 @@ class ModelConfig:
     ff_dim: int = 256
     dropout: float = 0.1
     label_smoothing: float = 0.1
+    width: int = 0
 
 
 @dataclasses.dataclass
@@ -121,7 +128,33 @@ class TranslateConfig:
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(epochs=5, batch_size=64)
     )
-    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
+    # The sweep: RNN vs Transformer, its width, label smoothing and the
+    # learning rate; objective `val_loss` (the summed sequence
+    # cross-entropy, comparable across models).
+    tune: TuneConfig = dataclasses.field(
+        default_factory=lambda: TuneConfig(
+            space=[
+                search(
+                    "architecture",
+                    "model.architecture",
+                    values=["rnn", "transformer"],
+                ),
+                search("width", "model.width", values=[64, 128]),
+                search(
+                    "label_smoothing",
+                    "model.label_smoothing",
+                    values=[0.0, 0.1],
+                ),
+                search(
+                    "learning_rate",
+                    "optimizer.learning_rate",
+                    low=5e-4,
+                    high=3e-3,
+                    sampling="log",
+                ),
+            ]
+        )
+    )
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
 
     def validate(self) -> None:
@@ -168,10 +201,12 @@ class TranslateConfig:
             "bahdanau or luong",
             m.attention,
         )
+        check(m.width >= 0, "model.width", ">= 0", m.width)
+        d_model = with_width(self).model.d_model
         check(
-            m.d_model % m.num_heads == 0,
+            d_model % m.num_heads == 0,
             "model.num_heads",
-            f"a divisor of model.d_model={m.d_model}",
+            f"a divisor of model.d_model={d_model}",
             m.num_heads,
         )
         check(0 <= m.dropout < 1, "model.dropout", "in [0, 1)", m.dropout)
@@ -201,3 +236,21 @@ class TranslateConfig:
             "> 0",
             dec.max_length_a,
         )
+
+
+def with_width(cfg: TranslateConfig) -> TranslateConfig:
+    """`cfg` with `model.width` spelled out: `units = d_model = width`,
+    `ff_dim = 2 * width` and `width` back to 0 (unchanged when 0)."""
+    width = cfg.model.width
+    if not width:
+        return cfg
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(
+            cfg.model,
+            units=width,
+            d_model=width,
+            ff_dim=2 * width,
+            width=0,
+        ),
+    )

@@ -3,15 +3,22 @@
 Every split is `(sources, targets)`, two lists of strings; the split
 depends on the config only, so `evaluate` rebuilds the one `train` used.
 Tokenizers are built from the training split and saved in the run as
-vocabulary files (`source_vocab.txt`, `target_vocab.txt`).
+vocabulary files (`source_vocab.txt`, `target_vocab.txt`). `make_dataset`
+turns pairs into teacher-forcing batches; `read_texts` reads the
+sentences `predict` translates.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from apps.translate.config import DataConfig
+from apps.translate.config import TranslateConfig
 from pipelines.errors import DataError
+from pipelines.text.translation import TranslationReport
+from pipelines.text.translation import build_translation_dataset
 
 SPLITS = ("train", "val", "test")
 
@@ -36,6 +43,8 @@ def load_pairs(cfg: DataConfig, splits=SPLITS) -> dict[str, tuple]:
     """The requested splits as `(sources, targets)`; a summary of what
     was read (and skipped, by file and line) is printed."""
     from pipelines.text import parallel
+    from pipelines.text.parallel_paths import multi30k_paths
+    from pipelines.text.parallel_tfds import read_tfds_translation
 
     max_pairs = cfg.max_pairs or None
     if cfg.source == "dates":
@@ -61,7 +70,7 @@ def load_pairs(cfg: DataConfig, splits=SPLITS) -> dict[str, tuple]:
     if cfg.source == "tfds":
         tfds_split = {"train": "train", "val": "validation", "test": "test"}
         for name in splits:
-            corpus = parallel.read_tfds_translation(
+            corpus = read_tfds_translation(
                 cfg.tfds_name,
                 split=tfds_split[name],
                 source_lang=cfg.source_lang,
@@ -74,7 +83,7 @@ def load_pairs(cfg: DataConfig, splits=SPLITS) -> dict[str, tuple]:
         return out
     for name in splits:
         if cfg.source == "multi30k":
-            src, tgt = parallel.multi30k_paths(
+            src, tgt = multi30k_paths(
                 None, name, cfg.source_lang, cfg.target_lang
             )
         else:
@@ -118,7 +127,19 @@ def build_tokenizers(cfg: DataConfig, sources, targets):
             texts, vocab_size=cfg.vocab_size, lower_case=lower
         )
         made.append(TextTokenizer(vocab, lower_case=lower))
-    return tuple(made)
+    return _traced(tuple(made))
+
+
+def _traced(tokenizers):
+    """The tokenizers, their `tokenize` graph traced now (for its one
+    signature): every verb makes or loads its own pair and tokenizes
+    eagerly, and a trace on first call would count, in TensorFlow's
+    retracing detector (it keys on the method's code, not the object), as
+    a retrace of one function each time a run is loaded again (the demo
+    loads its run once per verb)."""
+    for tokenizer in tokenizers:
+        tokenizer.tokenize.get_concrete_function()
+    return tokenizers
 
 
 def save_tokenizers(run_dir: Path, tokenizers) -> None:
@@ -131,9 +152,58 @@ def load_tokenizers(run_dir: Path, cfg: DataConfig):
     """The tokenizers saved by `train`."""
     from pipelines.text.tokenizers import TextTokenizer
 
-    return tuple(
-        TextTokenizer.from_vocab_file(
-            Path(run_dir) / f"{side}_vocab.txt", lower_case=lower
+    return _traced(
+        tuple(
+            TextTokenizer.from_vocab_file(
+                Path(run_dir) / f"{side}_vocab.txt", lower_case=lower
+            )
+            for side, lower in zip(("source", "target"), _lower(cfg))
         )
-        for side, lower in zip(("source", "target"), _lower(cfg))
     )
+
+
+def make_dataset(cfg: TranslateConfig, pairs, tokenizers, *, shuffle: bool):
+    """`(dataset, report)` of teacher-forcing batches for `fit`."""
+    report = TranslationReport()
+    ds = build_translation_dataset(
+        pairs[0],
+        pairs[1],
+        tokenizers[0],
+        tokenizers[1],
+        batch_size=cfg.train.batch_size,
+        max_length=cfg.data.max_length,
+        shuffle=shuffle,
+        seed=cfg.data.seed,
+        report=report,
+    )
+    # Bucketing hides the number of batches from Keras (it then warns that
+    # the data "ran out"); it does not depend on the shuffle: count once.
+    batches = int(ds.reduce(0, lambda n, _: n + 1))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    return ds, report
+
+
+def read_texts(input_path: Path | None = None) -> list[str]:
+    """The sentences to translate, one a line, from `input_path` (default:
+    stdin), stripped.
+
+    Raises:
+        DataError: when the bytes are not UTF-8 (naming the line) or hold
+            no sentence.
+    """
+    if input_path:
+        path = Path(input_path)
+        raw = path.read_bytes()
+        where = str(path)
+    else:
+        raw = sys.stdin.buffer.read()
+        where = "stdin"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(f"{where}:{line}: not valid UTF-8")
+    texts = [t.strip() for t in text.splitlines()]
+    if not any(texts):
+        raise DataError(f"{where}: no sentence to translate")
+    return texts

@@ -9,6 +9,8 @@ import pytest
 
 from apps.translate.__main__ import main
 from tests.apps.translate.conftest import TINY
+from tests.helpers import assert_resume_refused
+from tests.helpers import interrupted_copy
 
 
 @pytest.fixture
@@ -120,9 +122,9 @@ def test_export_translates_raw_strings_without_this_repo(tiny_run, capsys):
     # The greedy signature is the model's own greedy decoding.
     import tensorflow as tf
 
-    from apps.translate.app import load_run
-    from apps.translate.app import make_translator
-    from layers.decoding import greedy_decode
+    from apps.translate.inference import load_run
+    from apps.translate.inference import make_translator
+    from layers.samplers.greedy import greedy_decode
 
     greedy = run_in_fresh_process(
         export,
@@ -152,6 +154,21 @@ def test_export_translates_raw_strings_without_this_repo(tiny_run, capsys):
 def test_bad_usage_exit_2(runs_root, capsys, argv, expected):
     assert main(argv) == 2
     assert expected in _err_line(capsys)
+
+
+def test_resume_with_a_changed_model_key_is_refused_key_by_key(
+    tiny_run, tmp_path
+):
+    run = interrupted_copy(tiny_run, tmp_path, "translate", "r")
+    argv = ["train", "--config", TINY, "--run", "r"]
+    assert_resume_refused(
+        main,
+        tmp_path,
+        argv + ["--set", "model.units=32", "--set", "data.seed=7"],
+        ["data.seed", "model.units"],
+    )
+    assert not (run / "model.keras").exists()
+    assert not (run / "source_vocab.txt").exists()
 
 
 @pytest.mark.slow  # the Transformer's next()/call() are tested in layers/
