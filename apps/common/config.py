@@ -239,9 +239,7 @@ def check_tune(tune: TuneConfig) -> None:
 def check_search_dim(dim: SearchDim, where: str) -> None:
     """Range checks of one `tune.space` entry."""
     check(bool(dim.name), f"{where}.name", "a hyperparameter name", dim.name)
-    check(
-        bool(dim.keys), f"{where}.keys", "at least one config key", dim.keys
-    )
+    check(bool(dim.keys), f"{where}.keys", "at least one config key", dim.keys)
     if dim.values:
         return
     check(

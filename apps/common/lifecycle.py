@@ -30,7 +30,6 @@ summary = lifecycle.train(MyRecipe(), cfg, run_dir)
 ```
 """
 
-import dataclasses
 import datetime
 import time
 from pathlib import Path
@@ -235,6 +234,26 @@ def check_resume(
     return changes
 
 
+def check_resumed(
+    config_cls, cfg, run_dir: Path, *, prefixes=RESUMABLE_PREFIXES
+) -> dict:
+    """`check_resume` of `cfg` against the config saved in `run_dir`."""
+    saved = config_lib.resolve(
+        config_cls, config_file=Path(run_dir) / runs.CONFIG_FILE
+    )
+    return check_resume(saved, cfg, run_dir, prefixes=prefixes)
+
+
+def apply_resumed(run_dir: Path, changes: dict) -> None:
+    """Says what a resumed run changed and records it in `resumes.json`
+    (nothing when it changed nothing)."""
+    if not changes:
+        return
+    for key, (old, new) in changes.items():
+        print(f"  {key}: {old!r} -> {new!r}")
+    record_resume(run_dir, changes)
+
+
 def record_resume(run_dir: Path, changes: dict) -> None:
     """Appends this resume and what it changed to `resumes.json`."""
     path = Path(run_dir) / RESUME_LOG
@@ -269,24 +288,17 @@ def train(recipe: Recipe, cfg, run_dir: Path, *, resuming: bool = False):
     """
     dist = distribute.setup(cfg.runtime)
     run_dir = Path(run_dir)
-    saved = None
-    if resuming:
-        saved = config_lib.resolve(
-            recipe.config_cls, config_file=run_dir / runs.CONFIG_FILE
-        )
     recipe.check(cfg, dist)
     print(recipe.describe_data(cfg))
     data = recipe.load(cfg, recipe.splits, progress=True)
     cfg = recipe.complete(cfg, data)
+    changes = {}
     if resuming:
-        changes = check_resume(saved, cfg, run_dir)
+        changes = check_resumed(recipe.config_cls, cfg, run_dir)
         print(f"Resuming {run_dir} from its last finished epoch")
     run_dir = dist.writable(run_dir)
     runs.ensure_dir(run_dir)
-    if resuming and changes:
-        for key, (old, new) in changes.items():
-            print(f"  {key}: {old!r} -> {new!r}")
-        record_resume(run_dir, changes)
+    apply_resumed(run_dir, changes)
     data = recipe.attach(cfg, data, run_dir, resuming=resuming)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     steps = recipe.steps_per_epoch(cfg, data)
@@ -338,11 +350,4 @@ def tune(recipe: Recipe, cfg, run_dir: Path) -> dict:
         run_dir,
         verbose=cfg.train.verbose,
         distribution=dist,
-    )
-
-
-def with_train(cfg, **changes):
-    """`cfg` with `train` fields replaced."""
-    return dataclasses.replace(
-        cfg, train=dataclasses.replace(cfg.train, **changes)
     )

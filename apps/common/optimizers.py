@@ -175,3 +175,13 @@ def adjustable_schedule(optimizer):
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # loss scale
     schedule = getattr(optimizer, "_learning_rate", None)
     return schedule if isinstance(schedule, AdjustableCosineDecay) else None
+
+
+def run_optimizer(cfg, steps_per_epoch: int | None = None):
+    """The optimizer of a training run of the app config `cfg`: its
+    `optimizer` section, the schedule spanning `cfg.train.epochs` epochs
+    of `steps_per_epoch` steps (constant when that is unknown)."""
+    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
+    return make_optimizer(
+        cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
+    )

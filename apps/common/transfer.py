@@ -112,3 +112,40 @@ def apply_freeze(
             layer.trainable = False
             frozen += 1
     return frozen
+
+
+def transfer(
+    model: keras.Model,
+    model_cfg,
+    num_images: int,
+    *,
+    backbone: tuple[str, ...],
+    early: tuple[str, ...],
+) -> str:
+    """The cheatsheet's transfer learning on a model before `compile`:
+    loads `model_cfg.backbone_weights` by layer name when set, then
+    freezes by `model_cfg.freeze` (`auto`: by `num_images`), saying what
+    it did.
+
+    Args:
+        model: the model to train.
+        model_cfg: a config section with `backbone_weights` and `freeze`.
+        num_images: the size of the training set.
+        backbone: name prefixes of every backbone layer.
+        early: name prefixes of the early backbone layers.
+
+    Returns:
+        The freeze policy applied.
+    """
+    pretrained = bool(model_cfg.backbone_weights)
+    if pretrained:
+        loaded = load_weights_by_name(model, model_cfg.backbone_weights)
+        print(
+            f"Loaded pretrained weights into {loaded} layers from "
+            f"{model_cfg.backbone_weights}"
+        )
+    policy = choose_policy(model_cfg.freeze, num_images, pretrained=pretrained)
+    frozen = apply_freeze(model, policy, backbone=backbone, early=early)
+    if frozen:
+        print(f"Freeze policy '{policy}': {frozen} layers frozen")
+    return policy

@@ -398,42 +398,39 @@ def evaluate(
     )
 
 
-def predict(
-    app: AppCli,
-    help_text: str,
-    *,
-    report: Report = print_report,
-    add_arguments: Callable | None = None,
-    options: Sequence[str] | Mapping[str, str] = (),
-) -> Verb:
-    """`predict --run PATH ...`: `app.predict(run, **options)`."""
-    return on_run(
-        app,
-        "predict",
-        help_text,
-        add_arguments=add_arguments,
-        options=options,
-        report=report,
-    )
+def verb_on_run(name: str, summary: str) -> Callable[..., Verb]:
+    """A factory like `evaluate` for the verb `name`: `(app, help_text,
+    *, report=..., add_arguments=..., options=...) -> Verb`, calling
+    `app.<name>(run, **options)`."""
+
+    def make(
+        app: AppCli,
+        help_text: str,
+        *,
+        report: Report = print_report,
+        add_arguments: Callable | None = None,
+        options: Sequence[str] | Mapping[str, str] = (),
+    ) -> Verb:
+        return on_run(
+            app,
+            name,
+            help_text,
+            add_arguments=add_arguments,
+            options=options,
+            report=report,
+        )
+
+    make.__name__ = name
+    make.__doc__ = summary
+    return make
 
 
-def export(
-    app: AppCli,
-    help_text: str,
-    *,
-    report: Report = print_report,
-    add_arguments: Callable | None = None,
-    options: Sequence[str] | Mapping[str, str] = (),
-) -> Verb:
-    """`export --run PATH ...`: `app.export(run, **options)`."""
-    return on_run(
-        app,
-        "export",
-        help_text,
-        add_arguments=add_arguments,
-        options=options,
-        report=report,
-    )
+predict = verb_on_run(
+    "predict", "`predict --run PATH ...`: `app.predict(run, **options)`."
+)
+export = verb_on_run(
+    "export", "`export --run PATH ...`: `app.export(run, **options)`."
+)
 
 
 def standard(

@@ -322,26 +322,15 @@ def build_model(
             lambda_coord=m.lambda_coord,
             lambda_noobj=m.lambda_noobj,
         )
-    pretrained = bool(m.backbone_weights)
-    if pretrained:
-        loaded = transfer.load_weights_by_name(detector, m.backbone_weights)
-        print(
-            f"Loaded pretrained weights into {loaded} layers from "
-            f"{m.backbone_weights}"
-        )
-    policy = transfer.choose_policy(
-        m.freeze, num_train_images, pretrained=pretrained
+    transfer.transfer(
+        detector,
+        m,
+        num_train_images,
+        backbone=BACKBONE_PREFIXES,
+        early=EARLY_PREFIXES,
     )
-    frozen = transfer.apply_freeze(
-        detector, policy, backbone=BACKBONE_PREFIXES, early=EARLY_PREFIXES
-    )
-    if frozen:
-        print(f"Freeze policy '{policy}': {frozen} layers frozen")
-    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     detector.compile(
-        optimizer=optimizers.make_optimizer(
-            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
-        ),
+        optimizer=optimizers.run_optimizer(cfg, steps_per_epoch),
         loss=loss,
     )
     return detector

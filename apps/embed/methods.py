@@ -272,19 +272,13 @@ def train(cfg: EmbedConfig, run_dir: Path, *, resuming: bool = False) -> dict:
     run_dir = Path(run_dir)
     changes = {}
     if resuming:
-        saved = config_lib.resolve(
-            EmbedConfig, config_file=run_dir / runs.CONFIG_FILE
-        )
-        changes = lifecycle.check_resume(saved, cfg, run_dir)
+        changes = lifecycle.check_resumed(EmbedConfig, cfg, run_dir)
         print(f"Resuming {run_dir} from its last finished epoch")
     apply_runtime(cfg.runtime)
     print(f"Reading {corpus_name(cfg.data)}")
     corpus = read_corpus(cfg, progress=True)
     runs.ensure_dir(run_dir)
-    if changes:
-        for key, (old, new) in changes.items():
-            print(f"  {key}: {old!r} -> {new!r}")
-        lifecycle.record_resume(run_dir, changes)
+    lifecycle.apply_resumed(run_dir, changes)
     corpus.vocab.save(run_dir / VOCAB_FILE)
     config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
     if cfg.model.method == "ngram":

@@ -45,11 +45,8 @@ def build_softmax_skipgram(
     )
     logits = keras.layers.Dense(vocab_size, name="softmax")(e)
     model = keras.Model(center, logits, name="softmax_skipgram")
-    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     model.compile(
-        optimizer=optimizers.make_optimizer(
-            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
-        ),
+        optimizer=optimizers.run_optimizer(cfg, steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[Perplexity(padding_id=None)],
     )
@@ -74,11 +71,8 @@ def build_rnnlm(
     x = keras.layers.Dropout(m.dropout, name="rnn_dropout")(x)
     logits = keras.layers.Dense(vocab_size, name="logits")(x)
     model = keras.Model(ids, logits, name="rnnlm")
-    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     model.compile(
-        optimizer=optimizers.make_optimizer(
-            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
-        ),
+        optimizer=optimizers.run_optimizer(cfg, steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=[Perplexity(padding_id=None)],
     )

@@ -142,14 +142,10 @@ def train(cfg: StyleConfig, run_dir: Path, *, resuming: bool = False) -> dict:
         ConfigChanged: resuming with another key changed.
     """
     if resuming:
-        saved = config_lib.resolve(
-            StyleConfig, config_file=Path(run_dir) / runs.CONFIG_FILE
+        changes = lifecycle.check_resumed(
+            StyleConfig, cfg, run_dir, prefixes=RESUMABLE
         )
-        changes = lifecycle.check_resume(
-            saved, cfg, run_dir, prefixes=RESUMABLE
-        )
-        if changes:
-            lifecycle.record_resume(run_dir, changes)
+        lifecycle.apply_resumed(run_dir, changes)
     return stylize(cfg, run_dir, resuming=resuming)
 
 

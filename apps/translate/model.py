@@ -76,11 +76,8 @@ def build_model(
         The model compiled with `SequenceCrossEntropy` and `Perplexity`.
     """
     model = build_network(cfg, source_vocab, target_vocab)
-    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
     model.compile(
-        optimizer=optimizers.make_optimizer(
-            cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
-        ),
+        optimizer=optimizers.run_optimizer(cfg, steps_per_epoch),
         loss=SequenceCrossEntropy(label_smoothing=cfg.model.label_smoothing),
         metrics=[Perplexity()],
     )
