@@ -296,10 +296,11 @@ def _train_ours(cfg, run_dir: Path):
     import keras
 
     from apps.face import app
+    from apps.face.inference import load_run
 
     keras.backend.clear_session()
     summary = app.train(cfg, run_dir)
-    _, embedder = app.load_run(run_dir)
+    _, embedder = load_run(run_dir)
     return embedder, summary
 
 
@@ -574,6 +575,8 @@ def main() -> None:
     from apps.face.config import FaceConfig
     from apps.face.data import load_splits
     from apps.face.data import split_identities
+    from apps.face.inference import embed_arrays
+    from apps.face.inference import embed_fn
     from pipelines.datasets.spec import expand_data_path
     from pipelines.faces.folders import read_faces
 
@@ -664,7 +667,7 @@ def main() -> None:
             embedder, summary = _train_ours(cfg, run_dir)
             train_info[seed] = summary
             features = {
-                OURS: app.embed_arrays(app.embed_fn(embedder), test.images),
+                OURS: embed_arrays(embed_fn(embedder), test.images),
                 **features,
             }
             last_run = run_dir

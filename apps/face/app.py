@@ -1,141 +1,74 @@
-"""The verbs of `python -m apps.face` as plain Python functions."""
+"""The verbs of `python -m apps.face` as plain Python functions.
+
+`train` and `tune` are the shared lifecycle (`apps.common.lifecycle`) on
+`FaceRecipe`; `evaluate`, `calibrate` and `export` work on a finished run
+folder. The people verbs `predict`, `enroll`, `identify` and `verify`
+live in `apps.face.people`; `__all__` lists them with the others, so
+that every verb of the CLI is a function of this module
+(`apps.common.verbs.on_run` calls `apps.face.app.<verb>`).
+"""
 
 import dataclasses
-import time
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from apps.common import config as config_lib
-from apps.common import distribute
+from apps.common import lifecycle
 from apps.common import runs
-from apps.common import training
-from apps.common import transfer
 from apps.common.runtime import apply_runtime
-from apps.face import protocol
+from apps.face.calibration import Calibrator
 from apps.face.config import FaceConfig
-from apps.face.data import Faces
 from apps.face.data import load_splits
-from apps.face.model import BACKBONE_PREFIXES
-from apps.face.model import EARLY_PREFIXES
-from apps.face.model import build_arcface_trainer
-from apps.face.model import build_embedder
-from apps.face.model import embed
-from apps.face.model import embedder_of
-from layers.losses.triplet import TripletLoss
-from pipelines.faces.dataset import build_classification_dataset
-from pipelines.faces.dataset import build_identity_batches
+from apps.face.data import make_datasets
+from apps.face.identification import one_shot_identification
+from apps.face.inference import CALIBRATION_FILE
+from apps.face.inference import decision_threshold
+from apps.face.inference import embed_arrays
+from apps.face.inference import embed_fn
+from apps.face.inference import load_run
+from apps.face.model import build_model
+from apps.face.pairs import make_pairs
+from apps.face.pairs import pair_distances
+from apps.face.people import enroll
+from apps.face.people import identify
+from apps.face.people import predict
+from apps.face.people import verify
+from apps.face.recipe import FaceRecipe
+from apps.face.verification import roc_curve
+from apps.face.verification import ten_fold_verification
 from pipelines.images import encode_png
 
-CALIBRATION_FILE = "calibration.json"
-GALLERY_FILE = "gallery.npz"
-VAL_BATCHES = 8
+__all__ = [
+    "calibrate",
+    "enroll",
+    "evaluate",
+    "export",
+    "identify",
+    "predict",
+    "probe_setup",
+    "train",
+    "tune",
+    "verify",
+]
+
+RECIPE = FaceRecipe()
 
 
-def build_model(
-    cfg: FaceConfig,
-    *,
-    num_classes: int,
-    steps_per_epoch: int | None = None,
-    num_train_images: int = 0,
-) -> keras.Model:
-    """The compiled training model; `train` and the tuner both call this.
+def train(cfg: FaceConfig, run_dir: Path, *, resuming: bool = False) -> dict:
+    """Trains the embedding network into `run_dir`; resumes after a kill.
 
-    `loss: triplet` returns the embedder itself, compiled with the triplet
-    loss (labels as targets); `loss: arcface` returns `[pixels, labels] ->
-    logits` compiled with sparse cross-entropy.
+    Returns:
+        A summary: epochs run, final losses, seconds.
     """
-    d, m = cfg.data, cfg.model
-    embedder = build_embedder(
-        image_size=d.image_size,
-        channels=d.channels,
-        embedding_dim=m.embedding_dim,
-        width=m.width,
-        depth=m.depth,
-        architecture=m.architecture,
-        dropout=cfg.regularization.dropout,
-        kernel_regularizer=training.make_regularizer(cfg.regularization),
-        kernel_initializer=m.initializer,
-        norm=m.norm,
-    )
-    pretrained = bool(m.backbone_weights)
-    if pretrained:
-        loaded = transfer.load_weights_by_name(embedder, m.backbone_weights)
-        print(f"Loaded weights into {loaded} layers from {m.backbone_weights}")
-    policy = transfer.choose_policy(
-        m.freeze, num_train_images, pretrained=pretrained
-    )
-    frozen = transfer.apply_freeze(
-        embedder, policy, backbone=BACKBONE_PREFIXES, early=EARLY_PREFIXES
-    )
-    if frozen:
-        print(f"Freeze policy '{policy}': {frozen} layers frozen")
-    total = steps_per_epoch * cfg.train.epochs if steps_per_epoch else None
-    optimizer = training.make_optimizer(
-        cfg.optimizer, total_steps=total, steps_per_epoch=steps_per_epoch
-    )
-    if m.loss == "arcface":
-        model = build_arcface_trainer(
-            embedder,
-            num_classes,
-            scale=m.arcface_scale,
-            margin=m.arcface_margin,
-        )
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
-        )
-        return model
-    embedder.compile(
-        optimizer=optimizer,
-        loss=TripletLoss(margin=m.margin, mining=m.mining, squared=m.squared),
-    )
-    return embedder
+    return lifecycle.train(RECIPE, cfg, run_dir, resuming=resuming)
 
 
-def make_datasets(cfg: FaceConfig, train: Faces, val: Faces | None):
-    """`(train_ds, val_ds)` for `fit`; `val_ds` is None for ArcFace (its
-    classes are the training identities) or without validation people."""
-    d = cfg.data
-    if cfg.model.loss == "arcface":
-        ds = build_classification_dataset(
-            train.images,
-            train.labels,
-            batch_size=d.identities_per_batch * d.images_per_identity,
-            augment=d.augment,
-            seed=d.seed,
-        )
-        ds = ds.map(lambda x, y: ((x, y), y))
-        return ds.repeat(), None
-    train_ds = build_identity_batches(
-        train.images,
-        train.labels,
-        identities_per_batch=min(d.identities_per_batch, len(train.names)),
-        images_per_identity=d.images_per_identity,
-        augment=d.augment,
-        seed=d.seed,
-    )
-    val_ds = None
-    if val is not None and len(val.names) >= 2:
-        val_ds = build_identity_batches(
-            val.images,
-            val.labels,
-            identities_per_batch=min(d.identities_per_batch, len(val.names)),
-            images_per_identity=d.images_per_identity,
-            augment=False,
-            seed=d.seed + 1,
-        )
-        val_ds = val_ds.take(VAL_BATCHES).cache()
-    return train_ds.repeat(), val_ds
-
-
-def steps_per_epoch(cfg: FaceConfig, num_images: int) -> int:
-    """`train.steps_per_epoch`, or one pass over the training images."""
-    batch = cfg.data.identities_per_batch * cfg.data.images_per_identity
-    return cfg.train.steps_per_epoch or max(1, num_images // batch)
+def tune(cfg: FaceConfig, run_dir: Path) -> dict:
+    """A keras-tuner sweep over `tune.space` (triplet loss against ArcFace,
+    margin, learning rate, embedding size by default); objective:
+    verification accuracy on the validation people. Writes the best
+    config as `best.yaml`."""
+    return lifecycle.tune(RECIPE, cfg, run_dir)
 
 
 def probe_setup(cfg: FaceConfig, *, batch_size: int = 8, overfit=False):
@@ -165,120 +98,9 @@ def probe_setup(cfg: FaceConfig, *, batch_size: int = 8, overfit=False):
     return model, train_ds.repeat()
 
 
-def train(cfg: FaceConfig, run_dir: Path, *, resuming: bool = False) -> dict:
-    """Trains the embedding network into `run_dir`; resumes after a kill.
-
-    Returns:
-        A summary: epochs run, final losses, seconds.
-    """
-    dist = distribute.setup(cfg.runtime)
-    run_dir = Path(run_dir)
-    if resuming:
-        cfg = config_lib.resolve(
-            FaceConfig, config_file=run_dir / runs.CONFIG_FILE
-        )
-        print(f"Resuming {run_dir} from its last finished epoch")
-    check_global_batch(cfg, dist)
-    print(f"Preparing faces ({cfg.data.source})")
-    splits = load_splits(cfg.data, ("train", "val"), progress=True)
-    train_faces, val_faces = splits["train"], splits["val"]
-    run_dir = dist.writable(run_dir)
-    runs.ensure_dir(run_dir)
-    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
-    steps = steps_per_epoch(cfg, len(train_faces))
-    with dist.scope():
-        model = build_model(
-            cfg,
-            num_classes=len(train_faces.names),
-            steps_per_epoch=steps,
-            num_train_images=len(train_faces),
-        )
-    train_ds, val_ds = make_datasets(cfg, train_faces, val_faces)
-    print(
-        f"Training {model.count_params():,} parameters ({cfg.model.loss}) on "
-        f"{len(train_faces)} images of {len(train_faces.names)} people, "
-        f"{cfg.train.epochs} epochs x {steps} steps "
-        f"(TensorBoard: tensorboard --logdir {run_dir / 'logs'})"
-    )
-    start = time.time()
-    history = training.fit(
-        model, train_ds, val_ds, cfg.train, run_dir, steps_per_epoch=steps
-    )
-    seconds = time.time() - start
-    training.save_trained(embedder_of(model), run_dir)
-    losses = history.history.get("loss") or [None]
-    val_losses = history.history.get("val_loss") or [None]
-    summary = {
-        "epochs_run": len(history.history.get("loss", [])),
-        "final_loss": losses[-1],
-        "final_val_loss": val_losses[-1],
-        "train_seconds": round(seconds, 1),
-    }
-    runs.write_json(run_dir / "train_summary.json", summary)
-    dist.finish(run_dir)
-    return summary
-
-
-def check_global_batch(cfg: FaceConfig, dist) -> None:
-    """The P x K batch is global: with triplets each replica must get
-    whole identities (batches are identity-major), at least two of them
-    (negatives need another identity); ArcFace needs P x K divisible."""
-    d = cfg.data
-    if cfg.model.loss == "arcface":
-        dist.check_batch(
-            d.identities_per_batch * d.images_per_identity,
-            "data.identities_per_batch",
-        )
-        return
-    per_replica = dist.check_batch(
-        d.identities_per_batch, "data.identities_per_batch"
-    )
-    config_lib.check(
-        per_replica >= 2,
-        "data.identities_per_batch",
-        f"at least 2 identities per replica ({dist.replicas} replicas)",
-        d.identities_per_batch,
-    )
-
-
-def load_run(run_dir: Path) -> tuple[FaceConfig, keras.Model]:
-    """The run's config and embedder (loaded in Keras' safe mode)."""
-    run_dir = runs.existing_run(run_dir)
-    cfg = config_lib.resolve(FaceConfig, config_file=run_dir / runs.CONFIG_FILE)
-    model = keras.saving.load_model(
-        run_dir / runs.MODEL_FILE, compile=False, safe_mode=True
-    )
-    return cfg, embedder_of(model)
-
-
-def embed_fn(
-    embedder: keras.Model, *, flip_tta: bool = False, traced: bool = True
-):
-    """`uint8 pixels -> embeddings`: traced once for many batches (not
-    `model.predict`, which adds tens of ms a call), or eager for the few
-    images of a CLI verb (no tracing cost, no retracing warnings)."""
-
-    def fn(x):
-        pixels = tf.cast(x, tf.float32) / 255.0
-        return embed(embedder, pixels, flip_tta=flip_tta)
-
-    return tf.function(fn, reduce_retracing=True) if traced else fn
-
-
-def embed_arrays(fn, images: np.ndarray, *, batch_size: int = 64):
-    """`(N, S, S, C)` uint8 -> `(N, D)` float32 unit-norm embeddings."""
-    if len(images) == 0:
-        return np.zeros((0, 0), np.float32)
-    parts = [
-        fn(images[i : i + batch_size]).numpy()
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(parts)
-
-
 def verification(
     cfg: FaceConfig, embeddings, labels, plots_dir: Path, *, title: str
-) -> tuple[dict, "protocol.Calibrator"]:
+) -> tuple[dict, Calibrator]:
     """The 10-fold protocol on balanced pairs, ROC and histogram plots.
 
     Returns:
@@ -287,14 +109,12 @@ def verification(
     from apps.face import plots as face_plots
 
     v = cfg.verification
-    i, j, same = protocol.make_pairs(
-        labels, num_pairs=v.num_pairs, seed=cfg.data.seed
-    )
-    distances = protocol.pair_distances(embeddings, i, j)
-    report = protocol.ten_fold_verification(
+    i, j, same = make_pairs(labels, num_pairs=v.num_pairs, seed=cfg.data.seed)
+    distances = pair_distances(embeddings, i, j)
+    report = ten_fold_verification(
         distances, same, folds=v.folds, seed=cfg.data.seed
     )
-    far, tar, _ = protocol.roc_curve(distances, same)
+    far, tar, _ = roc_curve(distances, same)
     plots_dir = runs.ensure_dir(Path(plots_dir))
     face_plots.plot_roc(
         far,
@@ -307,7 +127,7 @@ def verification(
     face_plots.plot_distance_histogram(
         distances, same, report.threshold, plots_dir / "distances.png"
     )
-    calibrator = protocol.Calibrator().fit(distances, same)
+    calibrator = Calibrator().fit(distances, same)
     result = report.as_dict()
     result["pairs"] = {
         "genuine": int(same.sum()),
@@ -333,7 +153,7 @@ def evaluate(run_dir: Path, *, split: str = "test") -> dict:
         Path(run_dir) / "plots",
         title=f"ROC, {split} identities",
     )
-    rank1, rank1_std = protocol.one_shot_identification(
+    rank1, rank1_std = one_shot_identification(
         embeddings, faces.labels, trials=10, seed=cfg.data.seed
     )
     result.update(
@@ -386,21 +206,6 @@ def calibrate(
     runs.write_json(Path(run_dir) / CALIBRATION_FILE, calibration)
     result["source"] = source
     return result
-
-
-def decision_threshold(run_dir: Path, cfg: FaceConfig) -> tuple[float, str]:
-    """`(threshold, where it came from)`: calibration.json, else config."""
-    path = Path(run_dir) / CALIBRATION_FILE
-    if path.exists():
-        return float(runs.read_json(path)["threshold"]), "calibrated"
-    return float(cfg.verification.threshold), "config (run calibrate)"
-
-
-def calibrator_of(run_dir: Path):
-    path = Path(run_dir) / CALIBRATION_FILE
-    if not path.exists():
-        return None
-    return protocol.Calibrator.from_dict(runs.read_json(path)["calibrator"])
 
 
 def export(run_dir: Path) -> dict:
@@ -484,47 +289,3 @@ def _check_export(cfg, embedder, path: Path, threshold: float) -> float:
     if bool(got["same"][0]) != bool(distance <= threshold):
         raise RuntimeError("export: verify's decision differs from Keras")
     return diff
-
-
-def tune(cfg: FaceConfig, run_dir: Path) -> dict:
-    """A keras-tuner sweep: triplet loss against ArcFace, margin, learning
-    rate, embedding size; objective: verification accuracy on the
-    validation people. Writes the best config as `best.yaml`."""
-    from apps.common import tuning
-    from apps.face.hypermodel import FaceHyperModel
-
-    dist = distribute.setup(cfg.runtime)
-    check_global_batch(cfg, dist)
-    run_dir = Path(run_dir)
-    splits = load_splits(cfg.data, ("train", "val"), progress=True)
-    if len(splits["val"].names) < 2:
-        from apps.common.config import ConfigError
-
-        raise ConfigError(
-            "data.num_val_identities: expected >= 2 for tune (the objective "
-            f"is measured on them), received {cfg.data.num_val_identities}"
-        )
-    runs.ensure_dir(run_dir)
-    config_lib.dump_yaml(cfg, run_dir / runs.CONFIG_FILE)
-    hypermodel = FaceHyperModel(cfg, splits["train"], splits["val"])
-    return tuning.run_sweep(
-        hypermodel,
-        cfg,
-        run_dir,
-        verbose=cfg.train.verbose,
-        distribution=dist,
-    )
-
-
-def val_verification_accuracy(cfg: FaceConfig, model, faces: Faces) -> float:
-    """Best-threshold verification accuracy of all pairs of `faces`."""
-    embeddings = embed_arrays(
-        embed_fn(embedder_of(model), flip_tta=cfg.model.flip_tta),
-        faces.images,
-    )
-    i, j, same = protocol.make_pairs(
-        faces.labels, num_pairs=cfg.verification.num_pairs, seed=cfg.data.seed
-    )
-    distances = protocol.pair_distances(embeddings, i, j)
-    threshold = protocol.best_threshold(distances, same)
-    return float(np.mean((distances <= threshold) == same))

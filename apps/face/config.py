@@ -9,6 +9,7 @@ from apps.common.config import TrainConfig
 from apps.common.config import TuneConfig
 from apps.common.config import check
 from apps.common.config import check_conv_options
+from apps.common.config import search
 from apps.common.config import validate_common
 
 SOURCES = ("synthetic", "folders", "tfds_lfw")
@@ -120,9 +121,42 @@ class FaceConfig:
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(epochs=12, steps_per_epoch=40)
     )
+    # Triplet loss against ArcFace with the margin of each, the embedding
+    # size and the learning rate. The order is keras-tuner's sampling
+    # order (it decides which values a seed draws); the objective is
+    # verification accuracy on the validation people, since the two
+    # losses are not comparable with each other.
     tune: TuneConfig = dataclasses.field(
         default_factory=lambda: TuneConfig(
-            objective="val_verification_accuracy", direction="max"
+            objective="val_verification_accuracy",
+            direction="max",
+            space=[
+                search("loss", "model.loss", values=["triplet", "arcface"]),
+                search(
+                    "embedding_dim", "model.embedding_dim", values=[32, 64, 128]
+                ),
+                search(
+                    "margin",
+                    "model.margin",
+                    values=[0.1, 0.2, 0.5],
+                    parent="loss",
+                    parent_values=["triplet"],
+                ),
+                search(
+                    "learning_rate",
+                    "optimizer.learning_rate",
+                    low=5e-4,
+                    high=5e-3,
+                    sampling="log",
+                ),
+                search(
+                    "arcface_margin",
+                    "model.arcface_margin",
+                    values=[0.2, 0.3, 0.5],
+                    parent="loss",
+                    parent_values=["arcface"],
+                ),
+            ],
         )
     )
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)

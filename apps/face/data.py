@@ -4,6 +4,7 @@ Every split is a `Faces` of uint8 arrays prepared by
 `pipelines.faces.prepare` (the same ops the export runs), with identity
 labels 0..n-1 and the identities' names. The split is by identity and
 depends on the config only, so `evaluate` rebuilds the split `train` used.
+`make_datasets` turns splits into the `tf.data` batches `fit` takes.
 """
 
 import dataclasses
@@ -12,10 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from apps.face.config import DataConfig
+from apps.face.config import FaceConfig
 from pipelines.errors import DataError
+from pipelines.faces.dataset import build_classification_dataset
+from pipelines.faces.dataset import build_identity_batches
 from pipelines.faces.prepare import prepare_faces
 
 SPLITS = ("train", "val", "test")
+# Validation batches of a triplet run (cached after the first epoch).
+VAL_BATCHES = 8
 
 
 @dataclasses.dataclass
@@ -74,7 +80,7 @@ def load_all_faces(cfg: DataConfig, *, progress: bool) -> Faces:
     from pipelines.datasets.spec import expand_data_path
     from pipelines.faces.dataset import load_face_arrays
     from pipelines.faces.folders import read_faces
-    from pipelines.faces.folders import summary
+    from pipelines.faces.index import summary
 
     root = expand_data_path(cfg.path, "data.path")
     index = read_faces(root, min_images=2, strict=cfg.strict)
@@ -118,6 +124,48 @@ def load_splits(
     everything = load_all_faces(cfg, progress=progress)
     ids = split_identities(len(everything.names), cfg)
     return {name: everything.subset(ids[name]) for name in splits}
+
+
+def make_datasets(cfg: FaceConfig, train: Faces, val: Faces | None):
+    """`(train_ds, val_ds)` for `fit`; `val_ds` is None for ArcFace (its
+    classes are the training identities) or without validation people."""
+    d = cfg.data
+    if cfg.model.loss == "arcface":
+        ds = build_classification_dataset(
+            train.images,
+            train.labels,
+            batch_size=d.identities_per_batch * d.images_per_identity,
+            augment=d.augment,
+            seed=d.seed,
+        )
+        ds = ds.map(lambda x, y: ((x, y), y))
+        return ds.repeat(), None
+    train_ds = build_identity_batches(
+        train.images,
+        train.labels,
+        identities_per_batch=min(d.identities_per_batch, len(train.names)),
+        images_per_identity=d.images_per_identity,
+        augment=d.augment,
+        seed=d.seed,
+    )
+    val_ds = None
+    if val is not None and len(val.names) >= 2:
+        val_ds = build_identity_batches(
+            val.images,
+            val.labels,
+            identities_per_batch=min(d.identities_per_batch, len(val.names)),
+            images_per_identity=d.images_per_identity,
+            augment=False,
+            seed=d.seed + 1,
+        )
+        val_ds = val_ds.take(VAL_BATCHES).cache()
+    return train_ds.repeat(), val_ds
+
+
+def epoch_steps(cfg: FaceConfig, num_images: int) -> int:
+    """`train.steps_per_epoch`, or one pass over the training images."""
+    batch = cfg.data.identities_per_batch * cfg.data.images_per_identity
+    return cfg.train.steps_per_epoch or max(1, num_images // batch)
 
 
 def list_face_files(path: Path) -> list[Path]:

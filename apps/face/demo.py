@@ -1,4 +1,4 @@
-"""The demo of `python -m apps.face`, on the embedded synthetic faces.
+"""`python -m apps.face` with no verb: the embedded default, end to end.
 
 Train on 40 synthetic people, calibrate the threshold on 5 validation
 people, evaluate on 15 people never seen in training, export, then enroll
@@ -16,6 +16,9 @@ from apps.face import app
 from apps.face import people
 from apps.face.config import FaceConfig
 from apps.face.data import load_splits
+from apps.face.inference import CALIBRATION_FILE
+from apps.face.inference import GALLERY_FILE
+from apps.face.report import verification_line
 
 ENROLLED = 10
 
@@ -35,9 +38,9 @@ def write_people(faces, root: Path) -> list[Path]:
     return folders
 
 
-def run_demo() -> int:
-    from apps.face.__main__ import verification_line
-
+def demo() -> int:
+    """Train -> calibrate -> evaluate -> export -> enroll -> identify ->
+    verify on the embedded synthetic faces."""
     start = time.time()
     cfg = FaceConfig()
     run_dir, _ = runs.run_dir_for_training("face", runs.timestamped("demo"))
@@ -99,13 +102,13 @@ def run_demo() -> int:
         ("config", run_dir / runs.CONFIG_FILE),
         ("model", run_dir / runs.MODEL_FILE),
         ("metrics", run_dir / runs.METRICS_FILE),
-        ("calibration", run_dir / app.CALIBRATION_FILE),
+        ("calibration", run_dir / CALIBRATION_FILE),
         ("training curves", run_dir / "plots" / "training.png"),
         ("ROC curve", run_dir / "plots" / "roc.png"),
         ("distances", run_dir / "plots" / "distances.png"),
         ("TensorBoard logs", run_dir / "logs"),
         ("SavedModel", exported["path"]),
-        ("gallery", run_dir / app.GALLERY_FILE),
+        ("gallery", run_dir / GALLERY_FILE),
     ]:
         print(f"  {label:18s} {path}")
     return 0

@@ -8,15 +8,20 @@ embedding, so that `||f(x1) - f(x2)||^2` lies in [0, 4] and equals
 
 `loss: triplet` trains the embedder directly (labels in, triplets mined
 in the batch); `loss: arcface` puts an ArcFace head on top during training
-and keeps only the embedder afterwards.
+and keeps only the embedder afterwards. `build_model` assembles and
+compiles either from the config (`train`, the tuner and the probes).
 """
 
 import keras
 
+from apps.common import optimizers
+from apps.common import transfer
+from apps.face.config import FaceConfig
 from layers.blocks.inception import inception_block
 from layers.blocks.residual import conv_bn_act
 from layers.blocks.residual import residual_block
 from layers.heads.arcface import ArcFace
+from layers.losses.triplet import TripletLoss
 
 EMBEDDER = "embedder"
 # Layer-name prefixes for transfer learning's freeze policies.
@@ -152,3 +157,82 @@ def embedder_of(model: keras.Model) -> keras.Model:
     if model.name == EMBEDDER:
         return model
     return model.get_layer(EMBEDDER)
+
+
+def build_model(
+    cfg: FaceConfig,
+    *,
+    num_classes: int,
+    steps_per_epoch: int | None = None,
+    num_train_images: int = 0,
+) -> keras.Model:
+    """The compiled training model; `train`, the tuner and the probes all
+    call this.
+
+    `loss: triplet` returns the embedder itself, compiled with the triplet
+    loss (labels as targets); `loss: arcface` returns `[pixels, labels] ->
+    logits` compiled with sparse cross-entropy. With
+    `model.backbone_weights`, weights are loaded by layer name and layers
+    are frozen by `model.freeze` before compiling.
+    """
+    d, m = cfg.data, cfg.model
+    embedder = build_embedder(
+        image_size=d.image_size,
+        channels=d.channels,
+        embedding_dim=m.embedding_dim,
+        width=m.width,
+        depth=m.depth,
+        architecture=m.architecture,
+        dropout=cfg.regularization.dropout,
+        kernel_regularizer=optimizers.make_regularizer(cfg.regularization),
+        kernel_initializer=m.initializer,
+        norm=m.norm,
+    )
+    transfer.transfer(
+        embedder,
+        m,
+        num_train_images,
+        backbone=BACKBONE_PREFIXES,
+        early=EARLY_PREFIXES,
+    )
+    optimizer = optimizers.run_optimizer(cfg, steps_per_epoch)
+    if m.loss == "arcface":
+        model = build_arcface_trainer(
+            embedder,
+            num_classes,
+            scale=m.arcface_scale,
+            margin=m.arcface_margin,
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+        )
+        return model
+    embedder.compile(
+        optimizer=optimizer,
+        loss=TripletLoss(margin=m.margin, mining=m.mining, squared=m.squared),
+    )
+    return embedder
+
+
+def inspect_model(cfg: FaceConfig) -> tuple[keras.Model, list[str]]:
+    """The untrained training model of `cfg`, for `python -m apps.inspect`.
+
+    Built without data: an ArcFace head is sized for the training
+    identities the config implies (`data.num_identities -
+    data.num_test_identities`, at least 2).
+
+    Returns:
+        `(model, notes)`: the model and notes on what was assumed.
+    """
+    d = cfg.data
+    classes = max(2, d.num_identities - d.num_test_identities)
+    model = build_model(cfg, num_classes=classes)
+    notes = []
+    if cfg.model.loss == "arcface":
+        notes.append(
+            f"ArcFace head sized for {classes} training identities "
+            "(data.num_identities - data.num_test_identities)"
+        )
+    return model, notes

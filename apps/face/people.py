@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from apps.common import runs
-from apps.face.app import GALLERY_FILE
-from apps.face.app import calibrator_of
-from apps.face.app import decision_threshold
-from apps.face.app import embed_arrays
-from apps.face.app import embed_fn
-from apps.face.app import load_run
+from apps.face.inference import GALLERY_FILE
+from apps.face.inference import calibrator_of
+from apps.face.inference import decision_threshold
+from apps.face.inference import embed_arrays
+from apps.face.inference import embed_fn
+from apps.face.inference import load_run
 from pipelines.errors import DataError
 
 

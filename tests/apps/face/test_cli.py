@@ -8,6 +8,8 @@ from PIL import Image
 
 from apps.face.__main__ import main
 from tests.apps.face.conftest import TINY
+from tests.helpers import assert_resume_refused
+from tests.helpers import interrupted_copy
 
 
 @pytest.fixture
@@ -315,3 +317,17 @@ def test_tune_compares_triplet_and_arcface(runs_root, capsys):
 
     best = resolve(FaceConfig, config_file=sweep / "best.yaml")
     assert best.model.loss in ("triplet", "arcface")
+
+
+def test_resume_with_a_changed_model_key_is_refused_key_by_key(
+    tiny_run, tmp_path
+):
+    run = interrupted_copy(tiny_run, tmp_path, "face", "r")
+    argv = ["train", "--config", TINY, "--run", "r"]
+    assert_resume_refused(
+        main,
+        tmp_path,
+        argv + ["--set", "model.width=8", "--set", "data.seed=7"],
+        ["data.seed", "model.width"],
+    )
+    assert not (run / "model.keras").exists()
