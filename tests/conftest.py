@@ -13,3 +13,15 @@ def _seed():
 
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Tiny trained (and exported) runs shared by every test module of
+    this session: see `tests.helpers.TinyRuns`."""
+    from tests.helpers import TinyRuns
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this run
+    return TinyRuns(base / "tiny_runs")

@@ -7,6 +7,7 @@ Python process in which this repository cannot be imported, as a server
 would, and compares its outputs with the Keras model's.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,9 +21,10 @@ import numpy as np
 from apps.common.runs import RunError
 
 # The fresh process: blocks imports of this repo's packages, loads the
-# SavedModel, calls one signature on inputs from an .npz, writes outputs.
+# SavedModel once, calls each listed signature on inputs from an .npz and
+# writes its outputs to another.
 _VERIFY_SCRIPT = r"""
-import importlib.abc, os, sys
+import importlib.abc, json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 class _Block(importlib.abc.MetaPathFinder):
@@ -32,23 +34,24 @@ class _Block(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, _Block())
-export_dir, signature, inputs_path, outputs_path = sys.argv[1:5]
+export_dir, calls_path = sys.argv[1:3]
 import numpy as np
 import tensorflow as tf
-for module in sys.argv[5:]:
+for module in sys.argv[3:]:
     __import__(module)
 loaded = tf.saved_model.load(export_dir)
-fn = loaded.signatures[signature]
-inputs = dict(np.load(inputs_path, allow_pickle=False))
-feeds = {k: tf.constant(v) for k, v in inputs.items()}
-outputs = fn(**feeds)
+
 def _plain(value):
     # String outputs come back as object arrays, which np.load refuses
     # without pickle: store them as fixed-width bytes.
     value = value.numpy()
     return value.astype(bytes) if value.dtype == object else value
 
-np.savez(outputs_path, **{k: _plain(v) for k, v in outputs.items()})
+for call in json.load(open(calls_path)):
+    fn = loaded.signatures[call["signature"]]
+    inputs = dict(np.load(call["inputs"], allow_pickle=False))
+    outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+    np.savez(call["outputs"], **{k: _plain(v) for k, v in outputs.items()})
 """
 
 
@@ -116,7 +119,7 @@ def run_in_fresh_process(
     timeout: float = 300,
 ) -> dict[str, np.ndarray]:
     """Calls `signature` of a SavedModel in a new process that cannot import
-    this repository.
+    this repository (`run_calls_in_fresh_process` with one call).
 
     Args:
         export_dir: the SavedModel folder.
@@ -129,10 +132,45 @@ def run_in_fresh_process(
     Returns:
         The signature's outputs as numpy arrays.
     """
+    return run_calls_in_fresh_process(
+        export_dir, [(signature, inputs)], imports=imports, timeout=timeout
+    )[0]
+
+
+def run_calls_in_fresh_process(
+    export_dir: Path,
+    calls: list[tuple[str, dict[str, np.ndarray]]],
+    *,
+    imports: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> list[dict[str, np.ndarray]]:
+    """Loads a SavedModel once in a new process that cannot import this
+    repository, as a server would, and calls signatures in turn.
+
+    Args:
+        export_dir: the SavedModel folder.
+        calls: `(signature name, keyword inputs)` pairs, called in order.
+        imports: modules the server must import first (e.g.
+            `tensorflow_text`).
+        timeout: seconds before the process is killed.
+
+    Returns:
+        Each call's outputs as numpy arrays, in the order of `calls`.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        inputs_path = Path(tmp) / "inputs.npz"
-        outputs_path = Path(tmp) / "outputs.npz"
-        np.savez(inputs_path, **inputs)
+        listed = []
+        for i, (signature, inputs) in enumerate(calls):
+            inputs_path = Path(tmp) / f"inputs{i}.npz"
+            np.savez(inputs_path, **inputs)
+            listed.append(
+                {
+                    "signature": signature,
+                    "inputs": str(inputs_path),
+                    "outputs": str(Path(tmp) / f"outputs{i}.npz"),
+                }
+            )
+        calls_path = Path(tmp) / "calls.json"
+        calls_path.write_text(json.dumps(listed))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         proc = subprocess.run(
             [
@@ -141,9 +179,7 @@ def run_in_fresh_process(
                 "-c",
                 _VERIFY_SCRIPT,
                 str(Path(export_dir).resolve()),
-                signature,
-                str(inputs_path),
-                str(outputs_path),
+                str(calls_path),
                 *imports,
             ],
             cwd=tmp,
@@ -157,8 +193,11 @@ def run_in_fresh_process(
             raise RuntimeError(
                 f"{export_dir}: fresh-process load failed: {tail[0]}"
             )
-        with np.load(outputs_path) as data:
-            return {k: data[k] for k in data.files}
+        results = []
+        for call in listed:
+            with np.load(call["outputs"]) as data:
+                results.append({k: data[k] for k in data.files})
+        return results
 
 
 def compare_outputs(

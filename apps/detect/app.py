@@ -224,15 +224,16 @@ def _check_export(cfg: DetectConfig, model: keras.Model, path: Path) -> float:
     images[1] = tf.cast(wide, tf.uint8).numpy()
     encoded = np.array([encode_png(im) for im in images], dtype=bytes)
     want = serving.reference_outputs(model, images, image_size=size)
-    got = exporting.run_in_fresh_process(
-        path, "serving_default", {"images": encoded}
-    )
-    diff = exporting.compare_outputs(want, got, atol=1e-2)
     pixels = source["images"][:1].astype(np.float32)
     want_float = {
         k: v.numpy() for k, v in model(pixels, training=False).items()
     }
-    got_float = exporting.run_in_fresh_process(
-        path, "detect_float", {"pixels": pixels}
+    got, got_float = exporting.run_calls_in_fresh_process(
+        path,
+        [
+            ("serving_default", {"images": encoded}),
+            ("detect_float", {"pixels": pixels}),
+        ],
     )
+    diff = exporting.compare_outputs(want, got, atol=1e-2)
     return max(diff, exporting.compare_outputs(want_float, got_float))

@@ -81,13 +81,14 @@ def export_all(run_dir: Path, cfg, wv: WordVectors) -> dict:
     want = {k: v.numpy() for k, v in server.lookup(tf.constant(probe)).items()}
 
     def check(tmp: Path) -> float:
-        got = exporting.run_in_fresh_process(tmp, "lookup", inputs)
+        got, near = exporting.run_calls_in_fresh_process(
+            tmp, [("lookup", inputs), ("neighbors", inputs)]
+        )
         if got["known"].tolist() != want["known"].tolist():
             raise RuntimeError("export: known flags differ from the model's")
         diff = exporting.compare_outputs(
             {"vectors": want["vectors"]}, got, atol=1e-5
         )
-        near = exporting.run_in_fresh_process(tmp, "neighbors", inputs)
         for word, row, known in zip(probe, near["neighbors"], near["known"]):
             if not known:
                 if word in wv:

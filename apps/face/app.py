@@ -274,12 +274,15 @@ def _check_export(cfg, embedder, path: Path, threshold: float) -> float:
         channels=cfg.data.channels,
         flip_tta=cfg.model.flip_tta,
     )
-    got = exporting.run_in_fresh_process(path, "embed", {"images": encoded})
-    diff = exporting.compare_outputs({"embeddings": want}, got, atol=1e-4)
-    distance = np.sum((want[0] - want[1]) ** 2)
-    got = exporting.run_in_fresh_process(
-        path, "verify", {"image1": encoded[:1], "image2": encoded[1:]}
+    embedded, got = exporting.run_calls_in_fresh_process(
+        path,
+        [
+            ("embed", {"images": encoded}),
+            ("verify", {"image1": encoded[:1], "image2": encoded[1:]}),
+        ],
     )
+    diff = exporting.compare_outputs({"embeddings": want}, embedded, atol=1e-4)
+    distance = np.sum((want[0] - want[1]) ** 2)
     diff = max(
         diff,
         exporting.compare_outputs(

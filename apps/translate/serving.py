@@ -73,14 +73,14 @@ def check_saved_model(path: Path, wants: dict, probe: list[str]) -> float:
     Raises:
         RuntimeError: when a translation differs.
     """
+    strings = {"strings": np.array([t.encode("utf-8") for t in probe])}
+    answers = exporting.run_calls_in_fresh_process(
+        path,
+        [(name, strings) for name in wants],
+        imports=("tensorflow_text",),
+    )
     diff = 0.0
-    for name, want in wants.items():
-        got = exporting.run_in_fresh_process(
-            path,
-            name,
-            {"strings": np.array([t.encode("utf-8") for t in probe])},
-            imports=("tensorflow_text",),
-        )
+    for (name, want), got in zip(wants.items(), answers):
         if (
             got["translations"].tolist()
             != want["translations"].numpy().tolist()

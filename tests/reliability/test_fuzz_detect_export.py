@@ -7,8 +7,6 @@ each signature is sent random and malformed inputs.
 
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,23 +74,9 @@ print(f"answered={answered} raised={raised}")
 
 
 @pytest.fixture(scope="module")
-def tiny_export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    env = dict(os.environ, DLSUITE_RUNS=str(root))
-    for argv in (
-        ["train", "--config", TINY, "--run", "f"],
-        ["export", "--run", str(root / "detect" / "f")],
-    ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "apps.detect", *argv],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    return root / "detect" / "f" / "export" / "1"
+def tiny_export(tiny_runs):
+    """The session's tiny detect run's export, read only."""
+    return tiny_runs.exported("detect") / "export" / "1"
 
 
 def test_thousands_of_malformed_inputs_never_crash(tiny_export, tmp_path):

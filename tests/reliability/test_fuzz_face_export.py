@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import main_under_runs_root
 from tests.helpers import run_fuzz_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,16 +133,9 @@ print(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 @pytest.fixture(scope="module")
-def face_export(tmp_path_factory):
-    from apps.face.__main__ import main
-
-    root = tmp_path_factory.mktemp("runs")
-    for argv in (
-        ["train", "--config", TINY, "--run", "f"],
-        ["export", "--run", str(root / "face" / "f")],
-    ):
-        assert main_under_runs_root(main, root, argv) == 0
-    return root / "face" / "f" / "export" / "1"
+def face_export(tiny_runs):
+    """The session's tiny face run's export, read only."""
+    return tiny_runs.exported("face") / "export" / "1"
 
 
 def test_thousands_of_malformed_inputs_never_crash(face_export, tmp_path):

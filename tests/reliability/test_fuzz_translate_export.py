@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import main_under_runs_root
 from tests.helpers import run_fuzz_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,20 +68,13 @@ print(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 @pytest.fixture(scope="module")
-def translate_export(tmp_path_factory):
-    from apps.translate.__main__ import main
-
-    root = tmp_path_factory.mktemp("runs")
-    for argv in (
-        ["train", "--config", TINY, "--run", "t"],
-        ["export", "--run", str(root / "translate" / "t")],
-    ):
-        assert main_under_runs_root(main, root, argv) == 0
-    return root / "translate" / "t" / "export" / "1"
+def translate_export(tiny_runs):
+    """The session's tiny translate run's export, read only."""
+    return tiny_runs.exported("translate") / "export" / "1"
 
 
 def test_malformed_strings_never_crash(translate_export, tmp_path):
-    n = int(os.environ.get("DLSUITE_FUZZ_CASES", "300"))
+    n = int(os.environ.get("DLSUITE_FUZZ_CASES", "100"))
     counts = run_fuzz_script(FUZZ, translate_export, n, tmp_path)
     total = sum(counts.values())
     assert total == 3 * (10 + n + 3)

@@ -21,6 +21,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests.helpers import copy_run
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,22 +65,16 @@ def _checking(export_root: Path, pid: int) -> bool:
     scope="module",
     params=["face", pytest.param("detect", marks=pytest.mark.slow)],
 )
-def exported(request, tmp_path_factory):
-    """`(app, run folder, answer of export/1)` of a tiny trained run."""
+def exported(request, tiny_runs, tmp_path_factory):
+    """`(app, run folder, answer of export/1)` of a tiny trained run (a
+    copy of the session's exported one)."""
     app = request.param
-    root = tmp_path_factory.mktemp(f"runs_{app}")
-    old = os.environ.get("DLSUITE_RUNS")
-    os.environ["DLSUITE_RUNS"] = str(root)
-    try:
-        tiny = str(ROOT / "apps" / app / "configs" / "tiny.yaml")
-        assert _main(app)(["train", "--config", tiny, "--run", "r"]) == 0
-        run = root / app / "r"
-        assert _main(app)(["export", "--run", str(run)]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DLSUITE_RUNS")
-        else:
-            os.environ["DLSUITE_RUNS"] = old
+    run = copy_run(
+        tiny_runs.exported(app),
+        tmp_path_factory.mktemp(f"runs_{app}"),
+        app,
+        export=True,
+    )
     return app, run, _probe(run / "export" / "1", app)
 
 

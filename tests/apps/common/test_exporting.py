@@ -55,10 +55,16 @@ def test_failed_write_or_check_leaves_previous_version_intact(tmp_path):
 
 def test_fresh_process_answers_and_cannot_import_the_repo(tmp_path):
     path, _ = exporting.atomic_export(tmp_path, _write)
-    got = exporting.run_in_fresh_process(
-        path, "serving_default", {"x": np.array([1.0, 2.0], np.float32)}
+    # One process answers several calls, in order.
+    got, again = exporting.run_calls_in_fresh_process(
+        path,
+        [
+            ("serving_default", {"x": np.array([1.0, 2.0], np.float32)}),
+            ("serving_default", {"x": np.array([5.0], np.float32)}),
+        ],
     )
     assert got["y"].tolist() == [2.0, 4.0]
+    assert again["y"].tolist() == [10.0]
     # The same process refuses to import this repository's packages.
     with pytest.raises(RuntimeError, match="must not be imported"):
         exporting.run_in_fresh_process(

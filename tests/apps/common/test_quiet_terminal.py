@@ -5,6 +5,7 @@ C++ lines come from), with neither `TF_CPP_MIN_LOG_LEVEL` nor
 `DLSUITE_VERBOSE` set, as a user's shell would be.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -44,13 +45,62 @@ def _cli(args: list[str], tmp_path: Path, **env: str):
     )
 
 
-@pytest.mark.parametrize("app", APPS)
-def test_help_prints_nothing_on_stderr(app, tmp_path):
-    proc = _cli([app, "--help"], tmp_path)
+# Every app's `--help` in one fresh process (one TensorFlow start-up, the
+# first app's): each `__main__` runs as `python -m` would run it, and a
+# marker line on stderr says which app is talking.
+HELP_ALL = """
+import runpy, sys
+for app in sys.argv[1:]:
+    print(f"@@ {app}", file=sys.stderr, flush=True)
+    sys.argv = [f"apps/{app}", "--help"]
+    try:
+        runpy.run_module(f"apps.{app}", run_name="__main__", alter_sys=True)
+    except SystemExit as exit:
+        assert exit.code in (0, None), (app, exit.code)
+"""
+
+
+def test_help_prints_nothing_on_stderr(tmp_path):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE_ENV)
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", HELP_ALL, *APPS],
+        cwd=ROOT,
+        env={**clean, "DLSUITE_RUNS": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "--verbose" in proc.stdout
+    assert proc.stdout.count("--verbose") >= len(APPS)
+    for app in APPS:
+        assert f"usage: python -m apps.{app}" in proc.stdout, app
     assert not TF_LOG.findall(proc.stderr), proc.stderr[-3000:]
-    assert proc.stderr == ""
+    assert proc.stderr.splitlines() == [f"@@ {app}" for app in APPS]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_each_main_quiets_tensorflow_before_importing_anything(app):
+    """What makes the test above hold for every app, not only the first:
+    each `__main__` calls `start_tensorflow()` before any other import
+    (the C++ start-up lines come with TensorFlow's first import)."""
+    tree = ast.parse((ROOT / "apps" / app / "__main__.py").read_text())
+    body = [
+        node
+        for node in tree.body
+        if not (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        )
+    ]
+    first, call = body[0], body[1]
+    assert isinstance(first, ast.ImportFrom), app
+    assert first.module == "apps.common.runtime", app
+    assert [a.name for a in first.names] == ["start_tensorflow"], app
+    assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+    assert call.value.func.id == "start_tensorflow", app
 
 
 def test_failing_verb_prints_exactly_its_error_line(tmp_path):

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from apps.detect.__main__ import main
+from tests.helpers import copy_run
 from tests.helpers import main_under_runs_root
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,6 +24,9 @@ def train_tiny(root: Path, name: str = "tiny") -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A tiny trained run of this test module's own."""
-    return train_tiny(tmp_path_factory.mktemp("runs"))
+def tiny_run(tiny_runs, tmp_path_factory):
+    """A tiny trained run of this test module's own (a copy of the
+    session's)."""
+    return copy_run(
+        tiny_runs.trained("detect"), tmp_path_factory.mktemp("runs"), "detect"
+    )

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from apps.face.__main__ import main
+from tests.helpers import copy_run
 from tests.helpers import main_under_runs_root
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -21,6 +22,9 @@ def train_tiny(root: Path, name: str = "tiny", *sets: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A tiny trained run of this test module's own."""
-    return train_tiny(tmp_path_factory.mktemp("runs"))
+def tiny_run(tiny_runs, tmp_path_factory):
+    """A tiny trained run of this test module's own (a copy of the
+    session's)."""
+    return copy_run(
+        tiny_runs.trained("face"), tmp_path_factory.mktemp("runs"), "face"
+    )

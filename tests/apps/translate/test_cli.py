@@ -100,7 +100,7 @@ def test_analyze_attributes_every_error(tiny_run, capsys):
 
 
 def test_export_translates_raw_strings_without_this_repo(tiny_run, capsys):
-    from apps.common.exporting import run_in_fresh_process
+    from apps.common.exporting import run_calls_in_fresh_process
 
     assert main(["export", "--run", str(tiny_run)]) == 0
     export = tiny_run / "export" / "1"
@@ -110,10 +110,19 @@ def test_export_translates_raw_strings_without_this_repo(tiny_run, capsys):
         "日付 ∑ ☃ 12/25/99",  # characters the vocabulary never saw
         "3 march 1998",
     ]
-    got = run_in_fresh_process(
+    # One server process answers both signatures.
+    got, greedy = run_calls_in_fresh_process(
         export,
-        "translate",
-        {"strings": np.array([t.encode("utf-8") for t in inputs])},
+        [
+            (
+                "translate",
+                {"strings": np.array([t.encode("utf-8") for t in inputs])},
+            ),
+            (
+                "translate_greedy",
+                {"strings": np.array([b"3 march 1998", b"12/25/99"])},
+            ),
+        ],
         imports=("tensorflow_text",),
     )
     assert got["translations"].shape == (4, 1)
@@ -126,12 +135,6 @@ def test_export_translates_raw_strings_without_this_repo(tiny_run, capsys):
     from apps.translate.inference import make_translator
     from layers.samplers.greedy import greedy_decode
 
-    greedy = run_in_fresh_process(
-        export,
-        "translate_greedy",
-        {"strings": np.array([b"3 march 1998", b"12/25/99"])},
-        imports=("tensorflow_text",),
-    )
     cfg, model, tokenizers = load_run(tiny_run)
     source = make_translator(cfg, model, tokenizers, beam_size=1)(
         tf.constant(["3 march 1998", "12/25/99"])
