@@ -9,13 +9,13 @@ from pathlib import Path
 import keras
 
 from apps.common.config import ConfigError
-from apps.common.config import TrainConfig
 from apps.common.gradnorm import GradientNormLog
 from apps.common.gradnorm import LearningRateLog
 from apps.common.optimizers import adjustable_schedule
 from apps.common.runs import atomic_write
 from apps.common.runs import read_json
 from apps.common.runs import write_json
+from apps.common.sections import TrainConfig
 
 BUDGET_STATE_FILE = "time_budget.json"
 

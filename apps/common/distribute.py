@@ -56,7 +56,7 @@ import shutil
 from pathlib import Path
 
 from apps.common.config import ConfigError
-from apps.common.config import RuntimeConfig
+from apps.common.sections import RuntimeConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,11 +9,11 @@
 import keras
 
 from apps.common import distribute
-from apps.common.config import OptimizerConfig
-from apps.common.config import RegularizationConfig
-from apps.common.config import check_optimizer
-from apps.common.config import check_regularization
 from apps.common.gradnorm import record_gradient_norm
+from apps.common.sections import OptimizerConfig
+from apps.common.sections import RegularizationConfig
+from apps.common.sections import check_optimizer
+from apps.common.sections import check_regularization
 from layers.serialization import register
 
 

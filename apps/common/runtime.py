@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from apps.common.config import RuntimeConfig
+    from apps.common.sections import RuntimeConfig
 
 # `python -m apps.<app> --verbose VERB ...`, or this environment variable
 # set to anything but "" or "0": TensorFlow logs as it does by default.

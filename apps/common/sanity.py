@@ -18,7 +18,7 @@
 
 Every app's `probe_setup(cfg, batch_size=..., overfit=True)` returns a
 fresh compiled model (regularization, dropout and augmentation off) and
-its training batches; `apps.common.verbs.sanity` runs both checks on
+its training batches; `apps.common.probe_verbs.sanity` runs both checks on
 the first batch.
 """
 

@@ -14,7 +14,7 @@ from typing import Any
 import keras_tuner
 
 from apps.common import config as config_lib
-from apps.common.config import SearchDim
+from apps.common.sections import SearchDim
 
 
 def sample(hp, dim: SearchDim):

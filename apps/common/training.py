@@ -8,8 +8,8 @@ from apps.common import distribute
 from apps.common.callbacks import StopOnNaN
 from apps.common.callbacks import finished_epochs
 from apps.common.callbacks import standard_callbacks
-from apps.common.config import TrainConfig
 from apps.common.runs import atomic_write
+from apps.common.sections import TrainConfig
 
 
 class TrainingDiverged(RuntimeError):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import keras
 
-from apps.common.config import FREEZE_POLICIES
 from apps.common.config import ConfigError
+from apps.common.sections import FREEZE_POLICIES
 
 SMALL = 1_000
 LARGE = 10_000

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from apps.common.config import ConfigError
-from apps.common.config import TuneConfig
-from apps.common.config import check_tune
 from apps.common.runs import RunError
+from apps.common.sections import TuneConfig
+from apps.common.sections import check_tune
 
 TUNER_ENV = (
     "KERASTUNER_TUNER_ID",

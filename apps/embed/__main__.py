@@ -22,6 +22,7 @@ start_tensorflow()
 import sys  # noqa: E402
 
 from apps.common import cli  # noqa: E402
+from apps.common import probe_verbs  # noqa: E402
 from apps.common import runs  # noqa: E402
 from apps.common import verbs  # noqa: E402
 from apps.embed import report  # noqa: E402
@@ -125,8 +126,8 @@ def _add_sample(p) -> None:
 
 
 VERBS = [
-    verbs.sanity(APP),
-    verbs.lr_find(APP),
+    probe_verbs.sanity(APP),
+    probe_verbs.lr_find(APP),
     train_verb(),
     verbs.evaluate(
         APP,

@@ -2,14 +2,14 @@
 
 import dataclasses
 
-from apps.common.config import OptimizerConfig
-from apps.common.config import RegularizationConfig
-from apps.common.config import RuntimeConfig
-from apps.common.config import TrainConfig
-from apps.common.config import TuneConfig
 from apps.common.config import check
-from apps.common.config import search
-from apps.common.config import validate_common
+from apps.common.sections import OptimizerConfig
+from apps.common.sections import RegularizationConfig
+from apps.common.sections import RuntimeConfig
+from apps.common.sections import TrainConfig
+from apps.common.sections import TuneConfig
+from apps.common.sections import search
+from apps.common.sections import validate_common
 
 SOURCES = ("python_docs", "files")
 TOKENIZERS = ("text8", "whitespace")

@@ -2,8 +2,8 @@
 
 import dataclasses
 
-from apps.common.config import RuntimeConfig
 from apps.common.config import check
+from apps.common.sections import RuntimeConfig
 
 EXTRACTORS = ("random", "vgg19")
 INITS = ("content", "noise", "blend")

@@ -32,9 +32,9 @@ import tensorflow as tf  # noqa: E402
 from apps.common import distribute  # noqa: E402
 from apps.common import optimizers  # noqa: E402
 from apps.common import training  # noqa: E402
-from apps.common.config import OptimizerConfig  # noqa: E402
-from apps.common.config import RuntimeConfig  # noqa: E402
-from apps.common.config import TrainConfig  # noqa: E402
+from apps.common.sections import OptimizerConfig  # noqa: E402
+from apps.common.sections import RuntimeConfig  # noqa: E402
+from apps.common.sections import TrainConfig  # noqa: E402
 
 GLOBAL_BATCH = 8
 STEPS = 4

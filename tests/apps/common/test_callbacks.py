@@ -13,10 +13,10 @@ from apps.common import callbacks
 from apps.common import optimizers
 from apps.common import training
 from apps.common.config import ConfigError
-from apps.common.config import OptimizerConfig
-from apps.common.config import TrainConfig
 from apps.common.config import resolve
-from apps.common.config import validate_common
+from apps.common.sections import OptimizerConfig
+from apps.common.sections import TrainConfig
+from apps.common.sections import validate_common
 
 
 def _ds(x, y):

@@ -12,7 +12,7 @@ from apps.common import config as config_lib
 from apps.common import distribute
 from apps.common import tuning
 from apps.common.config import ConfigError
-from apps.common.config import RuntimeConfig
+from apps.common.sections import RuntimeConfig
 
 
 def _tf_config(cluster, task_type, index):

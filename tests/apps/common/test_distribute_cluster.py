@@ -481,7 +481,7 @@ def test_chief_stops_when_its_workers_die(cluster, tmp_path):
 def test_tpu_strategy_without_a_tpu_is_one_line():
     from apps.common import distribute
     from apps.common.config import ConfigError
-    from apps.common.config import RuntimeConfig
+    from apps.common.sections import RuntimeConfig
 
     with pytest.raises(ConfigError) as err:
         distribute.make_distribution(RuntimeConfig(strategy="tpu"))

@@ -10,10 +10,10 @@ import tensorflow as tf
 
 from apps.common import optimizers
 from apps.common import training
-from apps.common.config import OptimizerConfig
-from apps.common.config import TrainConfig
 from apps.common.gradnorm import GradientNormLog
 from apps.common.gradnorm import gradient_norm_stats
+from apps.common.sections import OptimizerConfig
+from apps.common.sections import TrainConfig
 
 
 def _linear_model(optimizer, w0=(1.0, -2.0, 0.5)):

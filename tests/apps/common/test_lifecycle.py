@@ -7,8 +7,8 @@ import pytest
 
 from apps.common import config as config_lib
 from apps.common import lifecycle
-from apps.common.config import TrainConfig
-from apps.common.config import TuneConfig
+from apps.common.sections import TrainConfig
+from apps.common.sections import TuneConfig
 
 
 @dataclasses.dataclass

@@ -6,8 +6,8 @@ import pytest
 
 from apps.common import optimizers
 from apps.common.config import ConfigError
-from apps.common.config import OptimizerConfig
-from apps.common.config import RegularizationConfig
+from apps.common.sections import OptimizerConfig
+from apps.common.sections import RegularizationConfig
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,14 @@ import keras_tuner
 import pytest
 
 from apps.common import config as config_lib
+from apps.common import sections
 from apps.common.config import ConfigError
-from apps.common.config import OptimizerConfig
-from apps.common.config import TrainConfig
-from apps.common.config import TuneConfig
-from apps.common.config import search
 from apps.common.lifecycle import Recipe
 from apps.common.search import ConfigHyperModel
+from apps.common.sections import OptimizerConfig
+from apps.common.sections import TrainConfig
+from apps.common.sections import TuneConfig
+from apps.common.sections import search
 
 
 @dataclasses.dataclass
@@ -62,7 +63,7 @@ class ToyConfig:
     )
 
     def validate(self):
-        config_lib.check_tune(self.tune)
+        sections.check_tune(self.tune)
 
 
 class ToyRecipe(Recipe):

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from apps.common import training
-from apps.common.config import TrainConfig
+from apps.common.sections import TrainConfig
 
 
 def _ds(x, y):
