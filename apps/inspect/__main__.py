@@ -6,6 +6,11 @@ padding (valid, same, full), parameters from its counting rules,
 receptive fields, FLOPs and activation memory, each row cross-checked
 against Keras, and the 1x1 reductions' savings of inception modules.
 With no arguments it inspects the detector.
+
+A tool over the other apps, not an app with runs: it has no config of its
+own, no run folder and so none of the shared train/tune/evaluate/export
+shells; its one verb is `model`, and its demo is that verb on the
+detector's default config (one call, so it has no `demo.py`).
 """
 
 from apps.common.runtime import start_tensorflow
