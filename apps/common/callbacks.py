@@ -3,6 +3,7 @@ ones written here: `TimeBudget`, `StopOnNaN` and `BestCheckpoint`."""
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -152,6 +153,34 @@ class StopOnNaN(keras.callbacks.Callback):
         )
 
 
+# Words of a logged name whose larger value is better; any other name is
+# minimised (losses, errors, perplexity). Matched on whole words, so the
+# error `mape` is not taken for `map`.
+MAXIMIZED_WORDS = frozenset(
+    {
+        "acc",
+        "accuracy",
+        "auc",
+        "map",
+        "map50",
+        "bleu",
+        "chrf",
+        "f1",
+        "precision",
+        "recall",
+        "rank1",
+    }
+)
+
+
+def monitor_mode(monitor: str) -> str:
+    """`"max"` when a larger `monitor` is better, else `"min"`: the mode
+    that `EarlyStopping` and `BestCheckpoint` share (Keras' "auto" refuses
+    custom metrics such as `val_perplexity`)."""
+    words = re.split(r"[^a-z0-9]+", monitor.lower())
+    return "max" if MAXIMIZED_WORDS.intersection(words) else "min"
+
+
 class BestCheckpoint(keras.callbacks.Callback):
     """Saves the model when `monitor` improves, through a temporary file
     and a rename (`runs.atomic_write`): unlike Keras' `ModelCheckpoint`,
@@ -160,17 +189,15 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     Args:
         path: the `.keras` file.
-        monitor: the logged value to watch; lower is better unless its
-            name says accuracy, AUC or mAP.
+        monitor: the logged value to watch; lower is better unless
+            `monitor_mode` says otherwise (accuracy, AUC, mAP, BLEU ...).
     """
 
     def __init__(self, path: Path, *, monitor: str = "val_loss"):
         super().__init__()
         self.path = Path(path)
         self.monitor = monitor
-        self.higher_is_better = any(
-            key in monitor for key in ("acc", "auc", "map")
-        )
+        self.higher_is_better = monitor_mode(monitor) == "max"
         self.best = None
 
     def _improved(self, value: float) -> bool:
@@ -250,6 +277,7 @@ def standard_callbacks(
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=monitor,
+                mode=monitor_mode(monitor),
                 patience=cfg.early_stopping_patience,
                 restore_best_weights=True,
             )

@@ -56,7 +56,8 @@ class TrainConfig:
     drives early stopping (`early_stopping_patience` epochs without
     improvement; the best weights are restored): empty means `val_loss`
     (`loss` without validation data); e.g. `val_perplexity`. Names with
-    acc, auc or map are maximised, the others minimised.
+    the word acc(uracy), auc, map, bleu, chrf, f1, precision, recall or
+    rank1 are maximised, the others (`mape` too) minimised.
     """
 
     epochs: int = 10

@@ -162,3 +162,64 @@ def test_monitor_that_is_not_logged_is_a_clear_error(tmp_path):
         ConfigError, match="train.monitor: 'val_bleu'.*val_loss"
     ):
         training.fit(model, _ds(x, x[:, :1]), _ds(x, x[:, :1]), cfg, tmp_path)
+
+
+def _squared(y_true, y_pred):
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+def _score(name):
+    """A custom metric Keras knows no direction for (like `Perplexity`)."""
+    return keras.metrics.MeanMetricWrapper(_squared, name=name)
+
+
+def test_early_stopping_on_a_custom_metric_keras_cannot_orient(tmp_path):
+    # Issue 21, bug 1: EarlyStopping was made without `mode`, and Keras
+    # refuses "auto" for a metric whose direction it cannot tell.
+    model = _tiny_model()
+    model.compile(
+        keras.optimizers.SGD(0.05), "mse", metrics=[_score("perplexity")]
+    )
+    x = np.random.default_rng(0).random((32, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    cfg = TrainConfig(
+        epochs=3,
+        batch_size=8,
+        verbose=0,
+        early_stopping_patience=1,
+        monitor="val_perplexity",
+    )
+    history = training.fit(model, _ds(x, y), _ds(x, y), cfg, tmp_path)
+    assert len(history.history["val_perplexity"]) >= 2
+
+
+@pytest.mark.parametrize(
+    "monitor, mode",
+    [
+        ("val_loss", "min"),
+        ("val_perplexity", "min"),
+        ("val_mape", "min"),  # mean absolute percentage error, not mAP
+        ("val_mae", "min"),
+        ("val_map50", "max"),
+        ("val_map50_95", "max"),
+        ("val_acc", "max"),
+        ("val_sparse_categorical_accuracy", "max"),
+        ("val_verification_accuracy", "max"),
+        ("val_auc", "max"),
+        ("val_bleu", "max"),
+        ("val_f1", "max"),
+    ],
+)
+def test_monitor_mode_reads_whole_words(monitor, mode):
+    assert callbacks.monitor_mode(monitor) == mode
+
+
+def test_best_checkpoint_minimises_an_error_named_mape(tmp_path):
+    # Issue 21, bug 1: "map" inside "mape" made it maximised.
+    best = callbacks.BestCheckpoint(tmp_path / "best.keras", monitor="val_mape")
+    best.set_model(_tiny_model())
+    saved = []
+    for epoch, value in enumerate([5.0, 3.0, 4.0]):
+        best.on_epoch_end(epoch, {"val_mape": value})
+        saved.append(best.best)
+    assert saved == [5.0, 3.0, 3.0]

@@ -180,3 +180,10 @@ def test_plots_write_png_files(tmp_path):
     assert written == ["hist.png", "roc.png"]  # no temporary files left
     with pytest.raises(ValueError, match="non-zero FAR"):
         plots.plot_roc([0.0, 0.0], [0.0, 1.0], tmp_path / "x.png", title="x")
+
+
+def test_roc_auc_without_numpy_2(monkeypatch):
+    # Issue 21, bug 2: np.trapezoid exists only in numpy 2, while
+    # TensorFlow 2.21 accepts numpy 1.26 (which has only np.trapz).
+    monkeypatch.delattr(np, "trapezoid", raising=False)
+    assert verification.roc_auc(HAND_D, HAND_SAME) == pytest.approx(14 / 16)
