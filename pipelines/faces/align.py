@@ -42,7 +42,9 @@ class AlignResult:
     landmarks: dict | None = None
 
 
-def _as_image(image) -> np.ndarray:
+def as_face_image(image) -> np.ndarray:
+    """`image` as a uint8 `(H, W, C)` array with C 1 or 3, or ValueError
+    naming what was expected (what face detection and alignment accept)."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
@@ -94,7 +96,7 @@ def align_from_landmarks(
     """
     from PIL import Image
 
-    image = _as_image(image)
+    image = as_face_image(image)
     if not isinstance(image_size, int) or image_size < 1:
         raise ValueError(
             f"image_size must be a positive int. Received: {image_size=}"
@@ -181,7 +183,7 @@ def detect_and_align(
     >>> result.status, result.face.shape
     ('ok', (112, 112, 3))
     """
-    image = _as_image(image)
+    image = as_face_image(image)
     if detector is None:
         detector = make_face_detector()
     rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image

@@ -24,6 +24,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from pipelines.faces.align import as_face_image
 from pipelines.faces.align import make_face_detector
 
 DLIB_CHIP_SIZE = 150
@@ -288,19 +289,7 @@ def detect_chips(
     >>> len(faces), faces.chips.shape
     (1, (1, 150, 150, 3))
     """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    if (
-        image.dtype != np.uint8
-        or image.ndim != 3
-        or image.shape[-1] not in (1, 3)
-        or 0 in image.shape
-    ):
-        raise ValueError(
-            "image must be uint8 (H, W), (H, W, 1) or (H, W, 3). Received: "
-            f"dtype={image.dtype}, shape={image.shape}"
-        )
+    image = as_face_image(image)
     chip_template(size)
     if detector is None:
         detector = make_face_detector()
